@@ -1,0 +1,1 @@
+"""ROS-free core: audio, features, network, checkpoint, inference."""

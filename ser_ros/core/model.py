@@ -1,0 +1,313 @@
+"""The SER network of the paper (section II-B, Fig. 1): Conv2D blocks, BLSTM, Bahdanau attention.
+
+Input is a batch of normalised feature matrices ``(batch, F, T)``. The four ablation variants of
+the paper's Table IV share one class:
+
+- ``blstm``: BLSTM over the frames, last state -> FC.
+- ``blstm_attention``: BLSTM over the frames, [attention context, last state] -> FC.
+- ``conv_blstm``: the time axis is cut into overlapping windows (patches); each window goes
+  through the Conv2D blocks (folded into the batch, i.e. time-distributed); the BLSTM runs over
+  the sequence of window embeddings; last state -> FC.
+- ``full``: as ``conv_blstm`` plus attention (the proposed model).
+
+Where the paper's text and its reference code disagree we follow the code, whose numbers the
+paper reports (see docs and /work/shared/docs/paper-reference-notes.md): ELU activation, pools
+2x2, 4x4, 4x4, 4x4, attention scores without biases scaled by 1/sqrt(attention_units).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+VARIANTS = ('blstm', 'blstm_attention', 'conv_blstm', 'full')
+CONV_VARIANTS = frozenset({'conv_blstm', 'full'})
+ATTENTION_VARIANTS = frozenset({'blstm_attention', 'full'})
+ACTIVATIONS = {'elu': nn.ELU, 'relu': nn.ReLU}
+MIN_CONV_BLOCKS = 1
+MAX_CONV_BLOCKS = 5
+# Filters of blocks 1-4 are the paper's (64, 64, 128, 128); a 5th block keeps the last width.
+DEFAULT_FILTERS = (64, 64, 128, 128, 128)
+# Max-pool size per block, by conv depth. The paper's text says 4x4 after every block, which
+# cannot take 128 mel bands through 4 blocks (128 / 4**4 < 1); the reference code uses
+# 2, 4, 4, 4, which takes a 128 x 128 window to 1 x 1. Depths 1-3 keep the first blocks of that
+# network unchanged (so the depth ablation only removes blocks) and leave the remaining extent
+# to the global average pool; depth 5 spreads the same total reduction (128 = 2*2*4*4*2) so the
+# 5th block still sees a 2 x 2 map instead of a single pixel.
+DEFAULT_POOLS: dict[int, tuple[int, ...]] = {
+    1: (2,),
+    2: (2, 4),
+    3: (2, 4, 4),
+    4: (2, 4, 4, 4),
+    5: (2, 2, 4, 4, 2),
+}
+CONV_KERNEL = 3
+BIDIRECTIONAL = 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of :class:`SerNet`; stored in checkpoints.
+
+    ``filters`` and ``pool_sizes`` left empty take the per-depth defaults above; the resolved
+    values are what ``to_dict()`` records. ``window_frames`` / ``window_hop`` cut the time axis
+    into patches for the conv variants (626 frames -> 8 windows of 128 with hop 64; trailing
+    frames that do not fill a window are dropped, as in the reference). ``activation`` is
+    ``'elu'`` as in the reference code (the paper's text says ``'relu'``).
+    """
+
+    num_classes: int
+    num_features: int
+    num_frames: int
+    variant: str = 'full'
+    conv_blocks: int = 4
+    filters: tuple[int, ...] = ()
+    pool_sizes: tuple[int, ...] = ()
+    window_frames: int = 128
+    window_hop: int = 64
+    lstm_units: int = 256
+    attention_units: int = 256
+    dropout: float = 0.2
+    activation: str = 'elu'
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f'ModelConfig.variant must be one of {VARIANTS}, got {self.variant!r}')
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f'ModelConfig.activation must be one of {tuple(ACTIVATIONS)}, '
+                f'got {self.activation!r}'
+            )
+        for name in ('num_classes', 'num_features', 'num_frames', 'window_frames', 'window_hop',
+                     'lstm_units', 'attention_units'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f'ModelConfig.{name} must be a positive integer, got {value!r}')
+        if self.num_classes < 2:
+            raise ValueError(f'ModelConfig.num_classes must be >= 2, got {self.num_classes}')
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f'ModelConfig.dropout must be in [0, 1), got {self.dropout}')
+        if not MIN_CONV_BLOCKS <= self.conv_blocks <= MAX_CONV_BLOCKS:
+            raise ValueError(
+                f'ModelConfig.conv_blocks must be in {MIN_CONV_BLOCKS}..{MAX_CONV_BLOCKS}, '
+                f'got {self.conv_blocks}'
+            )
+        filters = tuple(self.filters) or DEFAULT_FILTERS[:self.conv_blocks]
+        pools = tuple(self.pool_sizes) or DEFAULT_POOLS[self.conv_blocks]
+        for name, values in (('filters', filters), ('pool_sizes', pools)):
+            if len(values) != self.conv_blocks:
+                raise ValueError(
+                    f'ModelConfig.{name} needs one value per conv block ({self.conv_blocks}), '
+                    f'got {values}'
+                )
+            if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+                raise ValueError(f'ModelConfig.{name} must be positive integers, got {values}')
+        object.__setattr__(self, 'filters', filters)
+        object.__setattr__(self, 'pool_sizes', pools)
+        if self.uses_conv and self.window_frames > self.num_frames:
+            raise ValueError(
+                f'ModelConfig.window_frames ({self.window_frames}) exceeds num_frames '
+                f'({self.num_frames}); use window_frames=num_frames for a single window'
+            )
+
+    @property
+    def uses_conv(self) -> bool:
+        """Whether the variant has the Conv2D front (windows of frames)."""
+        return self.variant in CONV_VARIANTS
+
+    @property
+    def uses_attention(self) -> bool:
+        """Whether the variant has the Bahdanau attention block."""
+        return self.variant in ATTENTION_VARIANTS
+
+    @property
+    def num_windows(self) -> int:
+        """Length of the sequence the BLSTM sees: windows (conv variants) or frames."""
+        if not self.uses_conv:
+            return self.num_frames
+        return 1 + (self.num_frames - self.window_frames) // self.window_hop
+
+    @property
+    def embedding_size(self) -> int:
+        """Size of the vector fed to the final FC layer (see :meth:`SerNet.embed`)."""
+        last_state = BIDIRECTIONAL * self.lstm_units
+        return 2 * last_state if self.uses_attention else last_state
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type dictionary (tuples as lists) for checkpoints and JSON."""
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f'ModelConfig: unknown keys {unknown}')
+        values = {key: tuple(value) if isinstance(value, list) else value
+                  for key, value in data.items()}
+        return cls(**values)
+
+
+def pool_plan(size: int, pools: Sequence[int]) -> tuple[list[int], int]:
+    """Clamp each pool to the extent left along one axis; return the kernels and final extent.
+
+    Pooling uses ``ceil_mode`` so a remainder is kept rather than dropped (46 features / 4 -> 12),
+    and a pool larger than what is left shrinks to it, so non-square inputs never collapse to 0.
+    """
+    kernels = []
+    for pool in pools:
+        kernel = min(pool, size)
+        kernels.append(kernel)
+        size = math.ceil(size / kernel)
+    return kernels, size
+
+
+class ConvBlock(nn.Sequential):
+    """Conv2D 3x3 'same' stride 1 -> BatchNorm -> activation -> MaxPool -> Dropout."""
+
+    def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int],
+                 activation: str, dropout: float) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, CONV_KERNEL, stride=1, padding='same'),
+            nn.BatchNorm2d(out_channels),
+            ACTIVATIONS[activation](),
+            nn.MaxPool2d(pool, stride=pool, ceil_mode=True),
+            nn.Dropout(dropout),
+        )
+
+
+class WindowEncoder(nn.Module):
+    """Time-distributed Conv2D blocks: (B, F, T) -> (B, windows, last filter count)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.window_frames = config.window_frames
+        self.window_hop = config.window_hop
+        freq_kernels, _ = pool_plan(config.num_features, config.pool_sizes)
+        time_kernels, _ = pool_plan(config.window_frames, config.pool_sizes)
+        channels = (1, *config.filters)
+        self.blocks = nn.Sequential(*(
+            ConvBlock(channels[i], channels[i + 1], (freq_kernels[i], time_kernels[i]),
+                      config.activation, config.dropout)
+            for i in range(config.conv_blocks)
+        ))
+        # Global average over whatever spatial extent the pools leave (1 x 1 for the paper's
+        # 4 blocks on 128 x 128, an identity there), so the BLSTM input is always the last
+        # filter count whatever the depth or input shape.
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode every window of the time axis."""
+        batch, num_features = x.shape[0], x.shape[1]
+        windows = x.unfold(2, self.window_frames, self.window_hop)  # (B, F, N, W)
+        num_windows = windows.shape[2]
+        windows = windows.permute(0, 2, 1, 3).reshape(-1, 1, num_features, self.window_frames)
+        encoded = self.global_pool(self.blocks(windows)).flatten(1)
+        return encoded.reshape(batch, num_windows, -1)
+
+
+class BahdanauAttention(nn.Module):
+    """Additive attention over BLSTM states: softmax_t(w2 . tanh(W1 h_t) / sqrt(units)).
+
+    Like the reference code, both projections have no bias and scores are scaled by
+    1/sqrt(attention units); the paper's text (FC 256 tanh, FC 1 linear) leaves both open.
+    """
+
+    def __init__(self, state_size: int, units: int) -> None:
+        super().__init__()
+        self.project = nn.Linear(state_size, units, bias=False)
+        self.score = nn.Linear(units, 1, bias=False)
+        self.scale = 1.0 / math.sqrt(units)
+
+    def forward(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the context vector (B, H) and the attention weights (B, T)."""
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1) * self.scale
+        weights = torch.softmax(scores, dim=1)
+        context = torch.bmm(weights.unsqueeze(1), states).squeeze(1)
+        return context, weights
+
+
+class SerNet(nn.Module):
+    """CNN + BLSTM + attention speech-emotion classifier; ``forward`` returns logits."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.num_features = config.num_features
+        self.num_frames = config.num_frames
+        self.encoder = WindowEncoder(config) if config.uses_conv else None
+        lstm_input = config.filters[-1] if config.uses_conv else config.num_features
+        self.blstm = nn.LSTM(lstm_input, config.lstm_units, batch_first=True,
+                             bidirectional=True)
+        state_size = BIDIRECTIONAL * config.lstm_units
+        self.attention = (BahdanauAttention(state_size, config.attention_units)
+                          if config.uses_attention else None)
+        self.classifier = nn.Linear(config.embedding_size, config.num_classes)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[1] != self.num_features or x.shape[2] != self.num_frames:
+            raise ValueError(
+                f'SerNet expects input (batch, {self.num_features}, {self.num_frames}), '
+                f'got {tuple(x.shape)}'
+            )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the classifier input (B, embedding_size) and attention weights (or None)."""
+        self._check_input(x)
+        sequence = self.encoder(x) if self.encoder is not None else x.transpose(1, 2)
+        states, (final, _) = self.blstm(sequence)
+        # final: (2, B, H): forward state after the last step, backward after the first.
+        last_state = torch.cat((final[0], final[1]), dim=1)
+        if self.attention is None:
+            return last_state, None
+        context, weights = self.attention(states)
+        return torch.cat((context, last_state), dim=1), weights
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Vector fed to the final FC layer (attention block output), e.g. for t-SNE."""
+        return self.encode(x)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, num_classes); apply softmax for probabilities."""
+        return self.classifier(self.encode(x)[0])
+
+    def describe(self) -> str:
+        """One-line summary: variant, input shape and trainable parameter count."""
+        c = self.config
+        return (f'SerNet({c.variant}, input {c.num_features}x{c.num_frames}, '
+                f'{c.num_classes} classes, conv {c.conv_blocks if c.uses_conv else 0} blocks '
+                f'{list(c.filters) if c.uses_conv else []}): '
+                f'{count_parameters(self):,} trainable parameters')
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (BatchNorm running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the description of a network built from command-line hyper-parameters."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument('--variant', choices=VARIANTS, default='full', help='ablation variant')
+    parser.add_argument('--conv-blocks', type=int, default=4, help='number of Conv2D blocks')
+    parser.add_argument('--features', type=int, default=128, help='feature rows F')
+    parser.add_argument('--frames', type=int, default=626, help='frames T')
+    parser.add_argument('--classes', type=int, default=7, help='number of classes')
+    args = parser.parse_args(argv)
+    config = ModelConfig(num_classes=args.classes, num_features=args.features,
+                         num_frames=args.frames, variant=args.variant,
+                         conv_blocks=args.conv_blocks)
+    print(SerNet(config).describe())
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""ROS-free corpus loaders, splits and summaries."""

@@ -1,0 +1,1 @@
+"""Thin rclpy node adapters over the ROS-free core."""
