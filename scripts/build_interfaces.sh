@@ -5,6 +5,7 @@ set -euo pipefail
 venv=$(realpath "${1:?usage: build_interfaces.sh VENV}")
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_root="$root/build/interfaces"
+mkdir -p "$build_root"
 
 for pkg_dir in "$root"/interfaces/*/; do
   [ -f "$pkg_dir/package.xml" ] || continue

@@ -18,6 +18,7 @@ paper reports (see docs and /work/shared/docs/paper-reference-notes.md): ELU act
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 VARIANTS = ('blstm', 'blstm_attention', 'conv_blstm', 'full')
 CONV_VARIANTS = frozenset({'conv_blstm', 'full'})
@@ -171,15 +173,19 @@ def pool_plan(size: int, pools: Sequence[int]) -> tuple[list[int], int]:
 
 
 class ConvBlock(nn.Sequential):
-    """Conv2D 3x3 'same' stride 1 -> BatchNorm -> activation -> MaxPool -> Dropout."""
+    """Conv2D 3x3 'same' stride 1 -> BatchNorm -> activation -> MaxPool -> Dropout.
+
+    The max-pool runs before the activation: ELU and ReLU are non-decreasing, so
+    pool(act(x)) == act(pool(x)) exactly, and the activation then touches 4-16x fewer values.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, pool: tuple[int, int],
                  activation: str, dropout: float) -> None:
         super().__init__(
             nn.Conv2d(in_channels, out_channels, CONV_KERNEL, stride=1, padding='same'),
             nn.BatchNorm2d(out_channels),
-            ACTIVATIONS[activation](),
             nn.MaxPool2d(pool, stride=pool, ceil_mode=True),
+            ACTIVATIONS[activation](),
             nn.Dropout(dropout),
         )
 
@@ -210,6 +216,8 @@ class WindowEncoder(nn.Module):
         windows = x.unfold(2, self.window_frames, self.window_hop)  # (B, F, N, W)
         num_windows = windows.shape[2]
         windows = windows.permute(0, 2, 1, 3).reshape(-1, 1, num_features, self.window_frames)
+        # Channels-last makes the CPU max-pool ~15x faster than on NCHW tensors (measured).
+        windows = windows.contiguous(memory_format=torch.channels_last)
         encoded = self.global_pool(self.blocks(windows)).flatten(1)
         return encoded.reshape(batch, num_windows, -1)
 
@@ -261,7 +269,8 @@ class SerNet(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return the classifier input (B, embedding_size) and attention weights (or None)."""
-        self._check_input(x)
+        if not torch.jit.is_tracing():   # a traced graph keeps no Python checks anyway
+            self._check_input(x)
         sequence = self.encoder(x) if self.encoder is not None else x.transpose(1, 2)
         states, (final, _) = self.blstm(sequence)
         # final: (2, B, H): forward state after the last step, backward after the first.
@@ -288,8 +297,25 @@ class SerNet(nn.Module):
                 f'{count_parameters(self):,} trainable parameters')
 
 
+def fuse_for_inference(model: SerNet) -> SerNet:
+    """Return an eval-mode copy with BatchNorm folded into the convolutions, channels-last.
+
+    Same outputs (up to float rounding) with one pass fewer over the largest tensors; the copy
+    is for inference only (its state_dict has no BatchNorm entries).
+    """
+    fused = copy.deepcopy(model).eval()
+    if fused.encoder is not None:
+        for block in fused.encoder.blocks:
+            conv, norm = block[0], block[1]
+            block[0] = fuse_conv_bn_eval(conv, norm)
+            block[1] = nn.Identity()
+    for parameter in fused.parameters():
+        parameter.requires_grad_(False)
+    return fused.to(memory_format=torch.channels_last)
+
+
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (BatchNorm running statistics are buffers, not counted)."""
+    """Count trainable parameters (BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

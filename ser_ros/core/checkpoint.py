@@ -1,0 +1,304 @@
+"""One-file checkpoints: weights plus everything inference needs to rebuild its front end.
+
+A checkpoint holds the network weights, the model, audio and feature configurations, the
+normalisation statistics, the ordered labels and provenance (data set, split, seed, metrics,
+code version, creation time). It is written with ``torch.save`` as a dictionary of tensors and
+plain Python values, and read back with ``torch.load(..., weights_only=True)``, whose restricted
+unpickler refuses any class or callable: loading a file never runs code from it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ser_ros import __version__
+from ser_ros.core.audio import AudioConfig
+from ser_ros.core.features import FeatureConfig, FrontEnd, Normalizer
+from ser_ros.core.model import ModelConfig, SerNet
+
+FORMAT_NAME = 'ser_ros.checkpoint'
+FORMAT_VERSION = 1
+PACKAGE_NAME = 'ser_ros'
+DEFAULT_MODEL_NAME = 'ser_ravdess_7class.pt'
+SOURCE_MODELS_DIR = Path(__file__).resolve().parents[2] / 'models'
+REQUIRED_KEYS = ('format', 'format_version', 'state_dict', 'model_config', 'audio_config',
+                 'feature_config', 'normalizer', 'labels', 'provenance')
+GIT_TIMEOUT_S = 5.0
+MAX_REASON_CHARS = 300
+
+
+class CheckpointError(ValueError):
+    """A file is not a valid ser_ros checkpoint, or its parts do not fit together."""
+
+
+def default_model_path() -> Path:
+    """Locate the shipped model: the installed package's share dir, else the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+    except ImportError:
+        pass
+    else:
+        try:
+            share = Path(get_package_share_directory(PACKAGE_NAME, print_warning=False))
+        except (LookupError, OSError, ValueError):
+            pass
+        else:
+            candidate = share / 'models' / DEFAULT_MODEL_NAME
+            if candidate.is_file():
+                return candidate
+    return SOURCE_MODELS_DIR / DEFAULT_MODEL_NAME
+
+
+def git_commit() -> str | None:
+    """Commit of the source tree this code runs from, or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+def build_provenance(dataset: str, split: str, seed: int | None,
+                     metrics: Mapping[str, float] | None = None, **extra: Any) -> dict[str, Any]:
+    """Provenance record: where the weights came from and with which code."""
+    record = {
+        'dataset': dataset,
+        'split': split,
+        'seed': seed,
+        'metrics': dict(metrics or {}),
+        'code_version': __version__,
+        'git_commit': git_commit(),
+        'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+    }
+    record.update(extra)
+    return to_plain(record, 'provenance')
+
+
+def to_plain(value: Any, where: str) -> Any:
+    """Convert to the plain types the safe loader accepts (numpy values, tuples, paths)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [to_plain(item, f'{where}[{index}]') for index, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CheckpointError(f'{where}: keys must be strings, got {key!r}')
+            plain[key] = to_plain(item, f'{where}.{key}')
+        return plain
+    raise CheckpointError(f'{where}: {type(value).__name__} cannot be stored in a checkpoint')
+
+
+@dataclass
+class Checkpoint:
+    """Weights with the configuration, statistics and labels that make them usable."""
+
+    state_dict: dict[str, torch.Tensor]
+    model_config: ModelConfig
+    audio_config: AudioConfig
+    feature_config: FeatureConfig
+    normalizer: Normalizer | None
+    labels: tuple[str, ...]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, model: SerNet, audio_config: AudioConfig, feature_config: FeatureConfig,
+                   normalizer: Normalizer | None, labels: tuple[str, ...] | list[str],
+                   provenance: Mapping[str, Any] | None = None) -> Checkpoint:
+        """Capture a trained network (weights copied to CPU) with its front end and labels."""
+        state = {key: value.detach().cpu().contiguous().clone()
+                 for key, value in model.state_dict().items()}
+        checkpoint = cls(state, model.config, audio_config, feature_config, normalizer,
+                         tuple(labels), to_plain(dict(provenance or {}), 'provenance'))
+        checkpoint.validate()
+        return checkpoint
+
+    def validate(self, source: str = 'checkpoint') -> None:
+        """Check that labels, weights, features and statistics all fit the model config."""
+        config = self.model_config
+        labels = self.labels
+        if not all(isinstance(label, str) and label for label in labels):
+            raise CheckpointError(f'{source}: labels must be non-empty strings, got {labels!r}')
+        if len(set(labels)) != len(labels):
+            raise CheckpointError(f'{source}: labels are not unique: {list(labels)}')
+        if len(labels) != config.num_classes:
+            raise CheckpointError(
+                f'{source}: {len(labels)} labels {list(labels)} but the classifier has '
+                f'{config.num_classes} outputs'
+            )
+        if self.feature_config.num_features != config.num_features:
+            raise CheckpointError(
+                f'{source}: feature config {self.feature_config.name!r} gives '
+                f'{self.feature_config.num_features} features, the model expects '
+                f'{config.num_features}'
+            )
+        self._check_normalizer(source)
+        self._check_frames(source)
+        self._check_state_dict(source)
+
+    def _check_normalizer(self, source: str) -> None:
+        if self.normalizer is None:
+            return
+        if self.normalizer.num_features != self.model_config.num_features:
+            raise CheckpointError(
+                f'{source}: normaliser statistics cover {self.normalizer.num_features} feature '
+                f'rows, the model expects {self.model_config.num_features}'
+            )
+
+    def _check_frames(self, source: str) -> None:
+        shape = self.front_end().feature_shape
+        expected = (self.model_config.num_features, self.model_config.num_frames)
+        if shape != expected:
+            raise CheckpointError(
+                f'{source}: the front end gives features of shape {shape} for '
+                f'{self.audio_config.duration_s} s of audio, the model expects {expected}'
+            )
+
+    def _check_state_dict(self, source: str) -> None:
+        if not isinstance(self.state_dict, Mapping) or not all(
+                isinstance(key, str) and isinstance(value, torch.Tensor)
+                for key, value in self.state_dict.items()):
+            raise CheckpointError(f'{source}: state_dict must map names to tensors')
+        model = SerNet(self.model_config)
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(self.state_dict))
+        unexpected = sorted(set(self.state_dict) - set(expected))
+        if missing or unexpected:
+            raise CheckpointError(
+                f'{source}: weights do not match the model config: missing {missing[:5]}, '
+                f'unexpected {unexpected[:5]}'
+            )
+        for key, value in expected.items():
+            stored = self.state_dict[key]
+            if stored.shape != value.shape:
+                raise CheckpointError(
+                    f'{source}: weight {key!r} has shape {tuple(stored.shape)}, the model config '
+                    f'needs {tuple(value.shape)}'
+                )
+            if stored.is_floating_point() and not bool(torch.isfinite(stored).all()):
+                raise CheckpointError(f'{source}: weight {key!r} holds NaN or infinite values')
+
+    def to_payload(self) -> dict[str, Any]:
+        """Build the dictionary written to disk: tensors and plain Python values only."""
+        return {
+            'format': FORMAT_NAME,
+            'format_version': FORMAT_VERSION,
+            'state_dict': {key: value.detach().cpu().contiguous()
+                           for key, value in self.state_dict.items()},
+            'model_config': self.model_config.to_dict(),
+            'audio_config': to_plain(self.audio_config.to_dict(), 'audio_config'),
+            'feature_config': to_plain(self.feature_config.to_dict(), 'feature_config'),
+            'normalizer': (None if self.normalizer is None
+                           else to_plain(self.normalizer.to_dict(), 'normalizer')),
+            'labels': list(self.labels),
+            'provenance': to_plain(self.provenance, 'provenance'),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Any, source: str = 'checkpoint') -> Checkpoint:
+        """Rebuild and validate a checkpoint from a loaded dictionary."""
+        if not isinstance(payload, Mapping):
+            raise CheckpointError(
+                f'{source}: not a ser_ros checkpoint (holds a {type(payload).__name__})'
+            )
+        if payload.get('format') != FORMAT_NAME:
+            raise CheckpointError(
+                f'{source}: not a ser_ros checkpoint (format {payload.get("format")!r}, '
+                f'expected {FORMAT_NAME!r})'
+            )
+        version = payload.get('format_version')
+        if version != FORMAT_VERSION:
+            raise CheckpointError(
+                f'{source}: checkpoint format version {version!r} is not supported '
+                f'(this code reads version {FORMAT_VERSION})'
+            )
+        missing = [key for key in REQUIRED_KEYS if key not in payload]
+        if missing:
+            raise CheckpointError(f'{source}: checkpoint lacks {missing}')
+        labels = payload['labels']
+        if not isinstance(labels, list | tuple):
+            raise CheckpointError(f'{source}: labels must be a list, got {type(labels).__name__}')
+        provenance = payload['provenance']
+        if not isinstance(provenance, Mapping):
+            raise CheckpointError(f'{source}: provenance must be a dictionary')
+        try:
+            model_config = ModelConfig.from_dict(payload['model_config'])
+            audio_config = AudioConfig.from_dict(payload['audio_config'])
+            feature_config = FeatureConfig.from_dict(payload['feature_config'])
+            normalizer = (None if payload['normalizer'] is None
+                          else Normalizer.from_dict(payload['normalizer']))
+        except CheckpointError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise CheckpointError(f'{source}: invalid configuration: {error}') from error
+        state = payload['state_dict']
+        checkpoint = cls(dict(state) if isinstance(state, Mapping) else state, model_config,
+                         audio_config, feature_config, normalizer, tuple(labels),
+                         dict(provenance))
+        checkpoint.validate(source)
+        return checkpoint
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write atomically (temporary file + rename), so readers never see half a file."""
+        target = Path(path)
+        payload = self.to_payload()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
+        try:
+            with os.fdopen(handle, 'wb') as stream:
+                torch.save(payload, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
+        """Read and validate a checkpoint; never executes code stored in the file."""
+        source = str(path)
+        if not Path(path).is_file():
+            raise CheckpointError(f'{source}: checkpoint file does not exist')
+        try:
+            payload = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as error:  # any failure of the safe loader means an unusable file
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
+            raise CheckpointError(
+                f'{source}: not a readable ser_ros checkpoint (corrupt, truncated or foreign '
+                f'file): {type(error).__name__}: {reason[:MAX_REASON_CHARS]}'
+            ) from error
+        return cls.from_payload(payload, source)
+
+    def build_model(self) -> SerNet:
+        """Build the network in eval mode with the stored weights."""
+        model = SerNet(self.model_config)
+        model.load_state_dict(self.state_dict, strict=True)
+        return model.eval()
+
+    def front_end(self) -> FrontEnd:
+        """Build the feature front end (resample, fix length, extract, normalise) of this model."""
+        return FrontEnd(self.audio_config, self.feature_config, self.normalizer)
+

@@ -1,0 +1,85 @@
+"""TorchScript export of a trained network, with its labels and front end as metadata.
+
+The exported file runs without ser_ros (e.g. from C++ with libtorch): it holds the traced
+inference copy of the network (BatchNorm folded) and a JSON record with the labels, the model,
+audio and feature configurations and the normalisation statistics needed to compute its input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ser_ros.core.checkpoint import FORMAT_VERSION, Checkpoint
+from ser_ros.core.model import fuse_for_inference
+
+METADATA_FILE = 'ser_ros.json'
+EXPORT_FORMAT = 'ser_ros.torchscript'
+
+
+class ExportError(ValueError):
+    """A file is not a ser_ros TorchScript export."""
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """A loaded TorchScript network with its labels and metadata."""
+
+    module: torch.jit.ScriptModule
+    labels: tuple[str, ...]
+    metadata: dict[str, Any]
+
+    def probabilities(self, features: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, C) for normalised features (B, F, T)."""
+        with torch.inference_mode():
+            return torch.softmax(self.module(features).float(), dim=1)
+
+
+def export_torchscript(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
+    """Trace the checkpoint's network and write it with its metadata (atomically)."""
+    config = checkpoint.model_config
+    model = fuse_for_inference(checkpoint.build_model())
+    example = torch.zeros(1, config.num_features, config.num_frames)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example)
+    payload = checkpoint.to_payload()
+    metadata = {key: payload[key] for key in ('model_config', 'audio_config', 'feature_config',
+                                              'normalizer', 'labels', 'provenance')}
+    metadata.update(format=EXPORT_FORMAT, format_version=FORMAT_VERSION)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
+    os.close(handle)
+    try:
+        torch.jit.save(traced, temporary, _extra_files={METADATA_FILE: json.dumps(metadata)})
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_torchscript(path: str | os.PathLike[str], device: str = 'cpu') -> ExportedModel:
+    """Load an export written by :func:`export_torchscript` (eval mode, on ``device``).
+
+    TorchScript files carry code for the TorchScript interpreter: load only trusted exports
+    (checkpoints, by contrast, are safe to open whatever their origin).
+    """
+    extra = {METADATA_FILE: ''}
+    try:
+        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except (RuntimeError, ValueError, OSError) as error:
+        raise ExportError(f'{path}: not a loadable TorchScript file: {error}') from error
+    try:
+        metadata = json.loads(extra[METADATA_FILE])
+    except json.JSONDecodeError as error:
+        raise ExportError(f'{path}: TorchScript file without ser_ros metadata') from error
+    if not isinstance(metadata, dict) or metadata.get('format') != EXPORT_FORMAT:
+        raise ExportError(f'{path}: TorchScript file without ser_ros metadata')
+    return ExportedModel(module.eval(), tuple(metadata['labels']), metadata)

@@ -1,0 +1,151 @@
+"""Emotion recognition from waveforms with a checkpoint: front end + network + softmax.
+
+The recogniser builds its front end from the checkpoint (never from defaults), runs an
+inference copy of the network (BatchNorm folded, channels-last) under ``torch.inference_mode``
+and returns probabilities in the checkpoint's label order.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ser_ros.core.audio import load_audio
+from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.core.features import FrontEnd
+from ser_ros.core.model import SerNet, fuse_for_inference
+
+DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
+WARM_UP_RUNS = 2
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most probable label and every label's probability (checkpoint order)."""
+
+    label: str
+    probabilities: dict[str, float]
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the predicted label."""
+        return self.probabilities[self.label]
+
+
+def resolve_device(device: str) -> torch.device:
+    """Map 'auto' | 'cpu' | 'cuda[:N]' to a torch device; asking for absent CUDA is an error."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f'unknown device {device!r}: use one of {DEVICE_CHOICES}') from error
+    if resolved.type not in ('cpu', 'cuda'):
+        raise ValueError(f'unsupported device {device!r}: use one of {DEVICE_CHOICES}')
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(
+            f'device {device!r} requested but CUDA is not available to this torch build '
+            f'({torch.__version__}); use --device cpu or auto'
+        )
+    return resolved
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 natively (CPU: AVX512-BF16 or AMX)."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    # torch exposes these capability probes only as private helpers; absent means 'no'.
+    probes = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+class EmotionRecognizer:
+    """Waveform -> emotion probabilities with one checkpoint's front end and network."""
+
+    def __init__(self, model: SerNet, front_end: FrontEnd, labels: Sequence[str],
+                 device: str = 'auto', bf16: bool = False) -> None:
+        self._device = resolve_device(device)
+        if bf16 and not bf16_supported(self._device):
+            warnings.warn(
+                f'bf16 requested but {self._device.type} has no native bfloat16 support; '
+                'running in float32', RuntimeWarning, stacklevel=2,
+            )
+            bf16 = False
+        self._bf16 = bf16
+        self._model = fuse_for_inference(model).to(self._device)
+        self._front_end = front_end
+        self._labels = tuple(labels)
+        if len(self._labels) != model.config.num_classes:
+            raise ValueError(
+                f'{len(self._labels)} labels for a model with {model.config.num_classes} outputs'
+            )
+        if front_end.feature_shape != (model.config.num_features, model.config.num_frames):
+            raise ValueError(
+                f'front end gives features {front_end.feature_shape}, the model expects '
+                f'{(model.config.num_features, model.config.num_frames)}'
+            )
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], device: str = 'auto',
+                        bf16: bool = False) -> EmotionRecognizer:
+        """Load a checkpoint (validated, no code execution) and build its recogniser."""
+        checkpoint = Checkpoint.load(path)
+        return cls(checkpoint.build_model(), checkpoint.front_end(), checkpoint.labels,
+                   device=device, bf16=bf16)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class labels in the order of the network outputs."""
+        return self._labels
+
+    @property
+    def device(self) -> torch.device:
+        """Device the network runs on."""
+        return self._device
+
+    @property
+    def bf16(self) -> bool:
+        """Whether inference runs under bfloat16 autocast."""
+        return self._bf16
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities (B, C) for normalised features (B, F, T)."""
+        batch = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        with torch.inference_mode(), torch.autocast(self._device.type, dtype=torch.bfloat16,
+                                                    enabled=self._bf16):
+            logits = self._model(batch.to(self._device))
+            probabilities = torch.softmax(logits.float(), dim=1)
+        return probabilities.cpu().numpy()
+
+    def _prediction(self, probabilities: np.ndarray) -> Prediction:
+        values = {label: float(p) for label, p in zip(self._labels, probabilities, strict=True)}
+        return Prediction(self._labels[int(np.argmax(probabilities))], values)
+
+    def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
+        """Classify one utterance (any rate and length; resampled, cut or padded as trained)."""
+        features = self._front_end(waveform, sample_rate)
+        return self._prediction(self.probabilities(features[np.newaxis])[0])
+
+    def predict_batch(self, items: Sequence[tuple[np.ndarray, int]]) -> list[Prediction]:
+        """Classify several (waveform, sample_rate) utterances in one network call."""
+        if not items:
+            return []
+        features = np.stack([self._front_end(waveform, rate) for waveform, rate in items])
+        return [self._prediction(row) for row in self.probabilities(features)]
+
+    def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
+        """Classify an audio file (any format soundfile reads)."""
+        rate = self._front_end.audio.sample_rate
+        return self.predict(load_audio(path, sample_rate=rate), rate)
+
+    def warm_up(self, runs: int = WARM_UP_RUNS) -> None:
+        """Run silence through the whole path so the first real call is not slow."""
+        audio = self._front_end.audio
+        silence = np.zeros(audio.num_samples, dtype=np.float32)
+        for _ in range(runs):
+            self.predict(silence, audio.sample_rate)

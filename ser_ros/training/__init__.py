@@ -1,0 +1,1 @@
+"""ROS-free training and evaluation: trainer, metrics, reports, plots and paper-study tables."""

@@ -1,0 +1,199 @@
+"""Experiment configuration: one YAML file per experiment, overridable from the command line.
+
+A file has the sections ``data``, ``protocol``, ``audio``, ``features``, ``model``,
+``training`` and ``output``. ``audio`` and ``model`` take the fields of
+:class:`~ser_ros.core.audio.AudioConfig` and :class:`~ser_ros.core.model.ModelConfig` (the model's
+input size and class count are filled in from the data). Overrides are ``section.key=value``
+strings whose value is parsed as YAML, e.g. ``training.max_epochs=5`` or
+``features.exclude=[rms]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECTIONS = ('data', 'protocol', 'audio', 'features', 'model', 'training', 'output')
+PROTOCOLS = ('paper', 'speaker')
+CORPORA = ('ravdess', 'iemocap')
+DEVICES = ('auto', 'cpu', 'cuda')
+BF16_MODES = ('auto', 'on', 'off')
+MONITORS = ('val_loss', 'val_ua')
+
+
+def _from_section(cls: type, section: str, values: Mapping[str, Any]) -> Any:
+    known = {item.name for item in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f'experiment: unknown keys in section {section!r}: {unknown}; '
+                         f'known keys are {sorted(known)}')
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Which corpus, where, and with how many classes."""
+
+    corpus: str = 'ravdess'
+    root: str = '../shared/data/ravdess-16k'
+    classes: int = 7
+
+    def __post_init__(self) -> None:
+        if self.corpus not in CORPORA:
+            raise ValueError(f'data.corpus must be one of {CORPORA}, got {self.corpus!r}')
+
+
+@dataclass(frozen=True)
+class ProtocolSection:
+    """How utterances are split into train / validation / test."""
+
+    name: str = 'paper'
+    seed: int = 42
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.2
+    folds: int = 5
+    fold: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name not in PROTOCOLS:
+            raise ValueError(f'protocol.name must be one of {PROTOCOLS}, got {self.name!r}')
+        for key in ('test_fraction', 'validation_fraction'):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise ValueError(f'protocol.{key} must be in (0, 1), got {getattr(self, key)}')
+        if not 0 <= self.fold < self.folds:
+            raise ValueError(f'protocol.fold must be in 0..{self.folds - 1}, got {self.fold}')
+
+
+@dataclass(frozen=True)
+class FeatureSection:
+    """Named feature preset, optionally with feature groups left out (Table II)."""
+
+    preset: str = 'mel128'
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    """Optimisation settings (the paper's: Adam 1e-3, batch 16, 200 epochs, patience 30)."""
+
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    max_epochs: int = 200
+    patience: int = 30
+    monitor: str = 'val_loss'
+    device: str = 'auto'
+    bf16: str = 'auto'
+    seed: int = 42
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise ValueError(f'training.learning_rate must be > 0, got {self.learning_rate}')
+        for key in ('batch_size', 'max_epochs', 'patience'):
+            if getattr(self, key) < 1:
+                raise ValueError(f'training.{key} must be >= 1, got {getattr(self, key)}')
+        if self.monitor not in MONITORS:
+            raise ValueError(f'training.monitor must be one of {MONITORS}, got {self.monitor!r}')
+        if self.device not in DEVICES:
+            raise ValueError(f'training.device must be one of {DEVICES}, got {self.device!r}')
+        if self.bf16 not in BF16_MODES:
+            raise ValueError(f'training.bf16 must be one of {BF16_MODES}, got {self.bf16!r}')
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """Where runs and the feature cache go."""
+
+    run_dir: str = 'runs/experiment'
+    cache_dir: str = '.cache/features'
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A whole experiment; ``audio`` and ``model`` stay plain mappings until the data is known."""
+
+    name: str
+    data: DataSection = field(default_factory=DataSection)
+    protocol: ProtocolSection = field(default_factory=ProtocolSection)
+    audio: Mapping[str, Any] = field(default_factory=dict)
+    features: FeatureSection = field(default_factory=FeatureSection)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    output: OutputSection = field(default_factory=OutputSection)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
+        """Build from a parsed YAML mapping; unknown sections or keys are refused."""
+        data = dict(data)
+        name = data.pop('experiment', None)
+        if not isinstance(name, str) or not name:
+            raise ValueError("experiment: the file needs a top-level 'experiment: <name>'")
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f'experiment: unknown sections {unknown}; known are {SECTIONS}')
+        features = dict(data.get('features') or {})
+        features['exclude'] = tuple(features.get('exclude') or ())
+        return cls(
+            name=name,
+            data=_from_section(DataSection, 'data', data.get('data') or {}),
+            protocol=_from_section(ProtocolSection, 'protocol', data.get('protocol') or {}),
+            audio=dict(data.get('audio') or {}),
+            features=_from_section(FeatureSection, 'features', features),
+            model=dict(data.get('model') or {}),
+            training=_from_section(TrainingSection, 'training', data.get('training') or {}),
+            output=_from_section(OutputSection, 'output', data.get('output') or {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping in the YAML file's shape (what a run records as its configuration)."""
+        result: dict[str, Any] = {'experiment': self.name}
+        for section in SECTIONS:
+            value = getattr(self, section)
+            value = asdict(value) if hasattr(value, '__dataclass_fields__') else dict(value)
+            result[section] = json.loads(json.dumps(value))
+        return result
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the training result (not where outputs go)."""
+        relevant = self.to_dict()
+        relevant.pop('output')
+        text = json.dumps(relevant, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``section.key=value`` override applied."""
+    result = copy.deepcopy(dict(data))
+    for override in overrides:
+        path, separator, raw_value = override.partition('=')
+        if not separator or not path:
+            raise ValueError(f'override {override!r} is not of the form section.key=value')
+        keys = path.split('.')
+        target = result
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+            if not isinstance(target, dict):
+                raise ValueError(f'override {override!r}: {key!r} is not a section')
+        target[keys[-1]] = yaml.safe_load(raw_value)
+    return result
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
+    """Read an experiment YAML file and apply command-line overrides."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ValueError(f'cannot read experiment file {path}: {error}') from error
+    except yaml.YAMLError as error:
+        raise ValueError(f'experiment file {path} is not valid YAML: {error}') from error
+    if not isinstance(data, dict):
+        raise ValueError(f'experiment file {path} must hold a mapping of sections')
+    return Experiment.from_dict(apply_overrides(data, overrides))

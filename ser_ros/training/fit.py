@@ -1,0 +1,216 @@
+"""The training loop: Adam, cross-entropy, early stopping on the validation set, resumable.
+
+Every epoch ends with a state file (weights, optimiser, best weights so far, history and the
+random-number state), written atomically, so an interrupted run resumes where it stopped and
+ends with the same weights as an uninterrupted one. Batch order depends only on the seed and the
+epoch number.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from sklearn.metrics import balanced_accuracy_score
+from torch import nn
+from tqdm import tqdm
+
+STATE_FORMAT = 'ser_ros.train_state'
+STATE_VERSION = 1
+EPOCH_SEED_STRIDE = 1_000_003
+EVAL_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """What the loop needs from the experiment's training section, already resolved."""
+
+    learning_rate: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    monitor: str
+    seed: int
+    device: torch.device
+    bf16: bool
+    fingerprint: str = ''
+
+
+@dataclass
+class EpochRecord:
+    """Losses and accuracies of one epoch (UA = mean per-class recall)."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    val_ua: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """How training went; the model holds the best weights when fit() returns."""
+
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+    history: list[EpochRecord] = field(default_factory=list)
+
+
+def autocast_context(device: torch.device, bf16: bool) -> Any:
+    """bf16 autocast on the given device, or nothing."""
+    if not bf16:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, features: torch.Tensor, device: torch.device,
+                   bf16: bool, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
+    """Float32 logits of the model (in eval mode) for a (N, F, T) tensor, on the CPU."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(features), batch_size):
+        batch = features[start:start + batch_size].to(device, non_blocking=True)
+        with autocast_context(device, bf16):
+            outputs.append(model(batch).float().cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def _is_improvement(monitor: str, value: float, best: float) -> bool:
+    return value < best if monitor == 'val_loss' else value > best
+
+
+def _initial_best(monitor: str) -> float:
+    return math.inf if monitor == 'val_loss' else -math.inf
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as handle:
+        torch.save(state, handle)
+    os.replace(handle.name, path)
+
+
+def _load_state(path: Path, settings: FitSettings) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    if state.get('format') != STATE_FORMAT or state.get('version') != STATE_VERSION:
+        raise ValueError(f'{path} is not a ser_ros training state (version {STATE_VERSION})')
+    if state.get('fingerprint') != settings.fingerprint:
+        raise ValueError(
+            f'{path} belongs to a run with another configuration; delete it or use another '
+            f'run directory to start afresh'
+        )
+    return state
+
+
+def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+        validation: tuple[torch.Tensor, torch.Tensor], settings: FitSettings,
+        state_path: Path | None = None, progress: bool = True) -> FitResult:
+    """Train until patience runs out or max_epochs; restore the best validation weights."""
+    train_x, train_y = train
+    val_x, val_y = validation
+    device = settings.device
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    loss_function = nn.CrossEntropyLoss()
+    torch.manual_seed(settings.seed)
+
+    start_epoch, best_epoch, waited = 0, 0, 0
+    best_value = _initial_best(settings.monitor)
+    best_weights = copy.deepcopy(model.state_dict())
+    history: list[EpochRecord] = []
+    elapsed_before = 0.0
+    state = _load_state(state_path, settings) if state_path is not None else None
+    if state is not None:
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        best_weights = state['best_model']
+        start_epoch, best_epoch = state['epoch'], state['best_epoch']
+        best_value, waited = state['best_value'], state['waited']
+        history = [EpochRecord(**record) for record in state['history']]
+        elapsed_before = state['seconds']
+        torch.set_rng_state(state['torch_rng'])
+        if start_epoch and progress:
+            tqdm.write(f'resuming after epoch {start_epoch} from {state_path}')
+
+    started = time.perf_counter()
+    stopped_early = waited >= settings.patience
+    for epoch in range(start_epoch, settings.max_epochs):
+        if stopped_early:
+            break
+        epoch_started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(
+            settings.seed * EPOCH_SEED_STRIDE + epoch))
+        total_loss, correct, seen = 0.0, 0, 0
+        batches = tqdm(range(0, len(order), settings.batch_size), leave=False, unit='batch',
+                       desc=f'epoch {epoch + 1}/{settings.max_epochs}', disable=not progress)
+        for start in batches:
+            index = order[start:start + settings.batch_size]
+            batch_x = train_x[index].to(device, non_blocking=True)
+            batch_y = train_y[index].to(device, non_blocking=True)
+            with autocast_context(device, settings.bf16):
+                logits = model(batch_x)
+            loss = loss_function(logits.float(), batch_y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(index)
+            correct += (logits.argmax(dim=1) == batch_y).sum().item()
+            seen += len(index)
+            batches.set_postfix(loss=f'{total_loss / seen:.3f}', acc=f'{correct / seen:.3f}')
+
+        val_logits = predict_logits(model, val_x, device, settings.bf16)
+        val_loss = loss_function(val_logits, val_y).item()
+        val_pred = val_logits.argmax(dim=1)
+        record = EpochRecord(
+            epoch=epoch + 1, train_loss=total_loss / seen, train_accuracy=correct / seen,
+            val_loss=val_loss, val_accuracy=(val_pred == val_y).float().mean().item(),
+            val_ua=float(balanced_accuracy_score(val_y.numpy(), val_pred.numpy())),
+            seconds=time.perf_counter() - epoch_started,
+        )
+        history.append(record)
+        value = record.val_loss if settings.monitor == 'val_loss' else record.val_ua
+        if _is_improvement(settings.monitor, value, best_value):
+            best_value, best_epoch, waited = value, record.epoch, 0
+            best_weights = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+        stopped_early = waited >= settings.patience
+        if progress:
+            tqdm.write(
+                f'epoch {record.epoch:3d}  loss {record.train_loss:.3f}  acc '
+                f'{record.train_accuracy:.3f}  val_loss {record.val_loss:.3f}  val_acc '
+                f'{record.val_accuracy:.3f}  val_ua {record.val_ua:.3f}  {record.seconds:.1f}s'
+                + ('  *' if best_epoch == record.epoch else '')
+            )
+        if state_path is not None:
+            _save_state(state_path, {
+                'format': STATE_FORMAT, 'version': STATE_VERSION,
+                'fingerprint': settings.fingerprint, 'epoch': record.epoch,
+                'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                'best_model': best_weights, 'best_epoch': best_epoch,
+                'best_value': best_value, 'waited': waited,
+                'history': [asdict(item) for item in history],
+                'seconds': elapsed_before + time.perf_counter() - started,
+                'torch_rng': torch.get_rng_state(),
+            })
+
+    model.load_state_dict(best_weights)
+    model.eval()
+    return FitResult(best_epoch=best_epoch, epochs_run=len(history), stopped_early=stopped_early,
+                     seconds=elapsed_before + time.perf_counter() - started, history=history)

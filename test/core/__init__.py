@@ -1,0 +1,1 @@
+"""Tests of the ROS-free core: audio, features, network, checkpoint, inference."""

@@ -1,0 +1,215 @@
+"""SerNet: shapes, parameter counts, configuration checks and exactness of the fast paths."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ser_ros.core.model import (
+    DEFAULT_POOLS,
+    VARIANTS,
+    ConvBlock,
+    ModelConfig,
+    SerNet,
+    count_parameters,
+    fuse_for_inference,
+    main,
+    pool_plan,
+)
+
+MEL128 = {'num_features': 128, 'num_frames': 626}   # RAVDESS: 5 s, hop 128
+IEMOCAP = {'num_features': 46, 'num_frames': 157}   # 46 spectral values, hop 512
+PAPER_PARAMETERS = 1_180_000                         # section II-B: 'about 1.180M'
+PAPER_TOLERANCE = 0.02
+BATCH = 2
+
+
+def expected_parameters(config: ModelConfig) -> int:
+    """Trainable parameters computed from the architecture description, layer by layer."""
+    total = 0
+    lstm_input = config.num_features
+    if config.uses_conv:
+        channels = (1, *config.filters)
+        for c_in, c_out in zip(channels, channels[1:], strict=False):
+            total += 3 * 3 * c_in * c_out + c_out   # conv weights + bias
+            total += 2 * c_out                       # BatchNorm scale + shift
+        lstm_input = config.filters[-1]
+    units = config.lstm_units
+    # Per direction 4 gates, each with input and recurrent weights and PyTorch's two biases.
+    total += 2 * 4 * (units * lstm_input + units * units + 2 * units)
+    if config.uses_attention:
+        total += 2 * units * config.attention_units + config.attention_units  # no biases
+    total += config.embedding_size * config.num_classes + config.num_classes
+    return total
+
+
+@pytest.mark.parametrize('shape', [MEL128, IEMOCAP], ids=['mel128', 'iemocap'])
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_every_variant_gives_logits_and_embedding(variant: str, shape: dict[str, int]) -> None:
+    config = ModelConfig(num_classes=5, variant=variant, **shape)
+    model = SerNet(config).eval()
+    x = torch.randn(BATCH, shape['num_features'], shape['num_frames'])
+    with torch.no_grad():
+        logits = model(x)
+        embedding = model.embed(x)
+    assert logits.shape == (BATCH, 5)
+    assert embedding.shape == (BATCH, config.embedding_size)
+    assert torch.isfinite(logits).all()
+    assert count_parameters(model) == expected_parameters(config)
+
+
+@pytest.mark.parametrize('shape', [MEL128, IEMOCAP], ids=['mel128', 'iemocap'])
+@pytest.mark.parametrize('depth', [1, 2, 3, 4, 5])
+def test_every_conv_depth_runs(depth: int, shape: dict[str, int]) -> None:
+    config = ModelConfig(num_classes=4, conv_blocks=depth, **shape)
+    assert config.pool_sizes == DEFAULT_POOLS[depth]
+    assert len(config.filters) == depth
+    model = SerNet(config).eval()
+    with torch.no_grad():
+        sequence = model.encoder(torch.randn(BATCH, shape['num_features'], shape['num_frames']))
+        logits = model(torch.randn(BATCH, shape['num_features'], shape['num_frames']))
+    assert sequence.shape == (BATCH, config.num_windows, config.filters[-1])
+    assert logits.shape == (BATCH, 4)
+    assert count_parameters(model) == expected_parameters(config)
+
+
+def test_full_ravdess_model_matches_the_paper_size() -> None:
+    config = ModelConfig(num_classes=7, **MEL128)
+    model = SerNet(config)
+    count = count_parameters(model)
+    assert count == expected_parameters(config)
+    assert abs(count - PAPER_PARAMETERS) <= PAPER_TOLERANCE * PAPER_PARAMETERS
+    by_part = sum(count_parameters(part) for part in
+                  (model.encoder, model.blstm, model.attention, model.classifier))
+    assert by_part == count
+    assert f'{count:,}' in model.describe()
+
+
+def test_paper_windows_and_pools_reduce_each_window_to_one_pixel() -> None:
+    config = ModelConfig(num_classes=7, **MEL128)
+    assert config.num_windows == 8   # 626 frames, windows of 128 with hop 64
+    model = SerNet(config).eval()
+    windows = torch.randn(3, 1, 128, 128)
+    with torch.no_grad():
+        before_global_pool = model.encoder.blocks(windows)
+    assert before_global_pool.shape == (3, 128, 1, 1)
+
+
+def test_pool_plan_clamps_and_keeps_remainders() -> None:
+    assert pool_plan(128, (2, 4, 4, 4)) == ([2, 4, 4, 4], 1)
+    # 46 -> 23 -> 6 (ceil) -> 2 (ceil) -> pool clamped to 2 -> 1
+    assert pool_plan(46, (2, 4, 4, 4)) == ([2, 4, 4, 2], 1)
+    assert pool_plan(3, (4,)) == ([3], 1)
+    kernels, left = pool_plan(128, DEFAULT_POOLS[5])
+    assert left == 1 and math.prod(kernels) == 128
+
+
+def test_non_square_windows_reach_the_blstm() -> None:
+    config = ModelConfig(num_classes=4, window_frames=157, **IEMOCAP)   # one window: reference
+    model = SerNet(config).eval()
+    windows = torch.randn(2, 1, 46, 157)
+    with torch.no_grad():
+        out = model.encoder.blocks(windows)
+    assert out.shape[:2] == (2, 128) and min(out.shape[2:]) >= 1
+    assert config.num_windows == 1
+
+
+def test_attention_weights_are_a_distribution_over_windows() -> None:
+    model = SerNet(ModelConfig(num_classes=3, **MEL128)).eval()
+    with torch.no_grad():
+        _, weights = model.encode(torch.randn(BATCH, 128, 626))
+    assert weights.shape == (BATCH, 8)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(BATCH))
+    assert (weights >= 0).all()
+
+
+@pytest.mark.parametrize('activation', ['elu', 'relu'])
+def test_pooling_before_activation_is_exact(activation: str) -> None:
+    torch.manual_seed(0)
+    block = ConvBlock(3, 6, (2, 4), activation, dropout=0.2).eval()
+    conv, norm, pool, act, _ = block
+    x = torch.randn(2, 3, 10, 17)
+    reference_order = pool(act(norm(conv(x))))
+    assert torch.equal(block(x), reference_order)
+
+
+def test_fused_copy_gives_the_same_probabilities() -> None:
+    torch.manual_seed(1)
+    model = SerNet(ModelConfig(num_classes=7, **MEL128))
+    model.train()
+    with torch.no_grad():   # move the BatchNorm statistics away from identity first
+        model(torch.randn(4, 128, 626) * 3 + 1)
+    model.eval()
+    fused = fuse_for_inference(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(BATCH, 128, 626)
+    with torch.no_grad():
+        expected = torch.softmax(model(x), dim=1)
+        got = torch.softmax(fused(x), dim=1)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())   # original untouched
+
+
+def test_wrong_input_shape_is_refused() -> None:
+    model = SerNet(ModelConfig(num_classes=3, **IEMOCAP))
+    with pytest.raises(ValueError, match=r'expects input \(batch, 46, 157\)'):
+        model(torch.randn(1, 128, 157))
+    with pytest.raises(ValueError, match='expects input'):
+        model(torch.randn(46, 157))
+
+
+def test_config_round_trip_and_defaults() -> None:
+    config = ModelConfig(num_classes=7, conv_blocks=5, activation='relu', **MEL128)
+    data = config.to_dict()
+    assert data['filters'] == [64, 64, 128, 128, 128]
+    assert data['pool_sizes'] == list(DEFAULT_POOLS[5])
+    assert ModelConfig.from_dict(data) == config
+    explicit = ModelConfig(num_classes=2, filters=(8, 16), pool_sizes=(4, 4), conv_blocks=2,
+                           **MEL128)
+    assert ModelConfig.from_dict(explicit.to_dict()) == explicit
+
+
+@pytest.mark.parametrize(('changes', 'message'), [
+    ({'variant': 'transformer'}, 'variant must be one of'),
+    ({'conv_blocks': 0}, r'conv_blocks must be in 1\.\.5'),
+    ({'conv_blocks': 6}, r'conv_blocks must be in 1\.\.5'),
+    ({'filters': (8, 8)}, 'filters needs one value per conv block'),
+    ({'pool_sizes': (2, 0, 4, 4)}, 'pool_sizes must be positive'),
+    ({'window_frames': 700}, 'window_frames .700. exceeds num_frames'),
+    ({'num_classes': 1}, 'num_classes must be >= 2'),
+    ({'dropout': 1.0}, 'dropout must be in'),
+    ({'activation': 'gelu'}, 'activation must be one of'),
+    ({'lstm_units': 0}, 'lstm_units must be a positive integer'),
+])
+def test_bad_config_is_refused(changes: dict[str, object], message: str) -> None:
+    values = {'num_classes': 7, **MEL128, **changes}
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**values)
+
+
+def test_unknown_config_key_is_refused() -> None:
+    data = ModelConfig(num_classes=7, **MEL128).to_dict()
+    data['heads'] = 4
+    with pytest.raises(ValueError, match=r"unknown keys \['heads'\]"):
+        ModelConfig.from_dict(data)
+
+
+def test_every_parameter_gets_a_gradient() -> None:
+    torch.manual_seed(2)
+    config = ModelConfig(num_classes=3, num_features=32, num_frames=48, window_frames=16,
+                         window_hop=8, filters=(4, 4, 8, 8), pool_sizes=(2, 2, 2, 2),
+                         lstm_units=8, attention_units=8)
+    model = SerNet(config).train()
+    loss = nn.functional.cross_entropy(model(torch.randn(4, 32, 48)), torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_main_prints_the_parameter_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(['--variant', 'blstm', '--classes', '4']) == 0
+    config = ModelConfig(num_classes=4, variant='blstm', **MEL128)
+    assert f'{expected_parameters(config):,} trainable parameters' in capsys.readouterr().out
