@@ -7,8 +7,9 @@ statement (01, 02), repetition (01, 02), actor (01..24; odd = male, even = femal
 
 Song files and audio-visual / video-only names are skipped quietly (the official song archive
 and the speech archive share the layout). An audio file whose name does not follow the
-pattern, or whose actor differs from its ``Actor_XX`` folder, is an error by default (a
-silently smaller corpus would change every result); ``strict=False`` skips it with a warning.
+pattern, or whose actor differs from its ``Actor_XX`` folder, or a second file of the same
+utterance (e.g. a converted ``.wav`` beside its ``.flac``), is an error by default (a silently
+smaller or doubled corpus would change every result); ``strict=False`` skips it with a warning.
 Hidden files (``._*`` written by macOS archivers) are ignored.
 """
 
@@ -123,13 +124,14 @@ def load_ravdess(root: str | PathLike[str], classes: int = DEFAULT_CLASSES[CORPU
                  strict: bool = True) -> Corpus:
     """Every audio-only speech file under ``root``, labelled with 7 (calm -> neutral) or 8 classes.
 
-    Utterances are sorted by path. ``strict=False`` skips malformed names with a warning
-    instead of raising ValueError.
+    Utterances are sorted by path. ``strict=False`` skips malformed names, files in the wrong
+    actor folder and repeated utterances with a warning instead of raising ValueError.
     """
     root = Path(root)
     labels = label_set(CORPUS_NAME, classes)
     utterances: list[Utterance] = []
     malformed: list[str] = []
+    seen: dict[str, Path] = {}
     skipped = 0
     for actor, folder in _actor_folders(root):
         for path in sorted(folder.iterdir()):
@@ -140,6 +142,11 @@ def load_ravdess(root: str | PathLike[str], classes: int = DEFAULT_CLASSES[CORPU
             except ValueError as error:
                 malformed.append(str(error))
                 continue
+            if path.stem in seen:
+                malformed.append(f'RAVDESS file {path.name!r} in {folder.name} repeats utterance '
+                                 f'{path.stem} of {seen[path.stem].name!r}')
+                continue
+            seen[path.stem] = path
             if parsed.modality != AUDIO_ONLY or parsed.vocal_channel != SPEECH:
                 skipped += 1
                 continue
@@ -150,8 +157,8 @@ def load_ravdess(root: str | PathLike[str], classes: int = DEFAULT_CLASSES[CORPU
     if malformed:
         listed = '; '.join(malformed[:MAX_LISTED])
         more = f' (and {len(malformed) - MAX_LISTED} more)' if len(malformed) > MAX_LISTED else ''
-        message = (f'{len(malformed)} audio files under {root} have malformed RAVDESS names: '
-                   f'{listed}{more}')
+        message = (f'{len(malformed)} audio files under {root} have malformed, misplaced or '
+                   f'repeated RAVDESS names: {listed}{more}')
         if strict:
             raise ValueError(message + '; pass strict=False to skip them')
         warnings.warn(message + '; they are skipped', stacklevel=2)

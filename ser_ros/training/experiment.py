@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from ser_ros.training.augment import AugmentConfig
+
 SECTIONS = ('data', 'protocol', 'audio', 'features', 'model', 'training', 'output')
 PROTOCOLS = ('paper', 'speaker')
 CORPORA = ('ravdess', 'iemocap')
@@ -92,8 +94,10 @@ class TrainingSection:
     bf16: str = 'auto'
     seed: int = 42
     threads: int = 0
+    augment: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        AugmentConfig.from_dict(self.augment)   # refuse bad augmentation settings early
         if self.learning_rate <= 0:
             raise ValueError(f'training.learning_rate must be > 0, got {self.learning_rate}')
         for key in ('batch_size', 'max_epochs', 'patience'):
@@ -161,9 +165,16 @@ class Experiment:
         return result
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes the training result (not where outputs go)."""
+        """Hash of what shapes each epoch's weights: a resumed run must match it.
+
+        Left out: where outputs go, thread count, and the stopping rule (max_epochs,
+        patience), which only decide when to stop; so a run can be resumed with a larger
+        budget, or ended early by rerunning it with max_epochs = the epochs already run.
+        """
         relevant = self.to_dict()
         relevant.pop('output')
+        for key in ('max_epochs', 'patience', 'threads'):
+            relevant['training'].pop(key)
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

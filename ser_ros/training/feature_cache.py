@@ -47,7 +47,8 @@ def cached_features(paths: Sequence[Path], front_end: FrontEnd, cache_dir: str |
         if target.exists():
             return np.load(target)
     jobs = jobs or os.cpu_count() or 1
-    iterator = tqdm(paths, desc=f'features ({name})', unit='file', disable=not progress)
+    iterator = tqdm(paths, desc=f'features ({name})', unit='file',
+                    disable=None if progress else True)
     rows = Parallel(n_jobs=jobs)(
         delayed(front_end.extract_file)(path, normalize=False) for path in iterator)
     array = np.stack(rows).astype(np.float32, copy=False)

@@ -23,6 +23,8 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 from tqdm import tqdm
 
+from ser_ros.training.augment import AugmentConfig, augment_batch
+
 STATE_FORMAT = 'ser_ros.train_state'
 STATE_VERSION = 1
 EPOCH_SEED_STRIDE = 1_000_003
@@ -42,6 +44,7 @@ class FitSettings:
     device: torch.device
     bf16: bool
     fingerprint: str = ''
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -154,14 +157,16 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             break
         epoch_started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(
-            settings.seed * EPOCH_SEED_STRIDE + epoch))
+        epoch_generator = torch.Generator().manual_seed(settings.seed * EPOCH_SEED_STRIDE + epoch)
+        order = torch.randperm(len(train_x), generator=epoch_generator)
         total_loss, correct, seen = 0.0, 0, 0
         batches = tqdm(range(0, len(order), settings.batch_size), leave=False, unit='batch',
-                       desc=f'epoch {epoch + 1}/{settings.max_epochs}', disable=not progress)
+                       desc=f'epoch {epoch + 1}/{settings.max_epochs}',
+                       disable=None if progress else True)
         for start in batches:
             index = order[start:start + settings.batch_size]
-            batch_x = train_x[index].to(device, non_blocking=True)
+            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator)
+            batch_x = batch_x.to(device, non_blocking=True)
             batch_y = train_y[index].to(device, non_blocking=True)
             with autocast_context(device, settings.bf16):
                 logits = model(batch_x)

@@ -1,0 +1,112 @@
+"""End to end through the console scripts: ser_train on a small real corpus, resume, ser_evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ser_ros.cli.evaluate import main as evaluate_main
+from ser_ros.cli.train import main as train_main
+from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.training.experiment import load_experiment
+
+REPO = Path(__file__).resolve().parents[2]
+ACTORS = ('Actor_01', 'Actor_02')
+TINY = [
+    'audio.duration_s=1.0',
+    'model.conv_blocks=1', 'model.filters=[8]', 'model.window_frames=32',
+    'model.window_hop=16', 'model.shared_blocks=1', 'model.lstm_units=8',
+    'model.attention_units=8', 'training.batch_size=16', 'training.threads=1',
+]
+
+
+@pytest.fixture(scope='module')
+def small_corpus(ravdess_dir, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('ravdess-small')
+    for actor in ACTORS:
+        (root / actor).symlink_to(ravdess_dir / actor, target_is_directory=True)
+    return root
+
+
+def _args(root: Path, run_dir: Path, cache: Path, *extra: str) -> list[str]:
+    overrides = [f'data.root={root}', f'output.run_dir={run_dir}', f'output.cache_dir={cache}',
+                 *TINY, *extra]
+    args = ['--config', str(REPO / 'config' / 'train_ravdess.yaml'), '--quiet', '--no-plots',
+            '--jobs', '1']
+    for item in overrides:
+        args += ['--set', item]
+    return args
+
+
+def test_train_resume_and_evaluate(small_corpus, tmp_path, capsys):
+    cache = tmp_path / 'cache'
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    assert train_main(_args(small_corpus, straight, cache, 'training.max_epochs=2')) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['epochs_run'] == 2 and 0.0 <= summary['wa'] <= 1.0
+
+    # Interrupted after one epoch, then the same command with the full budget resumes it.
+    assert train_main(_args(small_corpus, resumed, cache, 'training.max_epochs=1')) == 0
+    assert train_main(_args(small_corpus, resumed, cache, 'training.max_epochs=2')) == 0
+    history = json.loads((resumed / 'history.json').read_text())
+    assert [record['epoch'] for record in history['history']] == [1, 2]
+    first = Checkpoint.load(straight / 'model.pt')
+    second = Checkpoint.load(resumed / 'model.pt')
+    for key, value in first.state_dict.items():
+        assert torch.equal(value, second.state_dict[key]), key
+
+    # The checkpoint describes itself: labels, front end, provenance of the split.
+    assert first.labels == ('neutral', 'happy', 'sad', 'angry', 'fearful', 'disgust',
+                            'surprised')
+    assert first.front_end().audio.duration_s == 1.0
+    assert 'paper' in first.provenance['split']
+
+    out = tmp_path / 'report.json'
+    code = evaluate_main(['--model', str(straight / 'model.pt'), '--data', str(small_corpus),
+                          '--split', str(straight / 'split.json'), '--json', str(out),
+                          '--device', 'cpu', '--jobs', '1'])
+    assert code == 0
+    report = json.loads(out.read_text())
+    test_report = json.loads((straight / 'test_report.json').read_text())
+    assert report['n'] == test_report['n'] == len(json.loads(
+        (straight / 'split.json').read_text())['test_files'])
+    assert report['confusion'] == test_report['confusion']
+    assert set(report) >= {'wa', 'ua', 'per_class_recall', 'confusion', 'labels', 'n'}
+    assert (straight / 'test_confusion.png').stat().st_size > 0
+
+
+def test_changed_configuration_does_not_resume_a_foreign_state(small_corpus, tmp_path, capsys):
+    run_dir, cache = tmp_path / 'run', tmp_path / 'cache'
+    assert train_main(_args(small_corpus, run_dir, cache, 'training.max_epochs=1')) == 0
+    code = train_main(_args(small_corpus, run_dir, cache, 'training.max_epochs=1',
+                            'training.learning_rate=0.01'))
+    assert code == 2
+    assert 'another configuration' in capsys.readouterr().err
+
+
+def test_bad_configuration_gives_a_clear_error(tmp_path, capsys):
+    assert train_main(['--config', str(REPO / 'config' / 'train_ravdess.yaml'),
+                       '--set', 'training.monitor=accuracy']) == 2
+    assert 'training.monitor must be one of' in capsys.readouterr().err
+    assert train_main(['--config', str(tmp_path / 'missing.yaml')]) == 2
+
+
+def test_overrides_are_parsed_as_yaml_and_unknown_keys_refused():
+    experiment = load_experiment(REPO / 'config' / 'train_ravdess.yaml',
+                                 ['features.exclude=[rms]', 'training.max_epochs=3'])
+    assert experiment.features.exclude == ('rms',) and experiment.training.max_epochs == 3
+    with pytest.raises(ValueError, match='unknown keys'):
+        load_experiment(REPO / 'config' / 'train_ravdess.yaml', ['training.epochs=3'])
+
+
+
+def test_fingerprint_ignores_the_stopping_rule_but_not_the_recipe():
+    config = REPO / 'config' / 'train_ravdess.yaml'
+    base = load_experiment(config).fingerprint()
+    assert load_experiment(config, ['training.max_epochs=9', 'training.patience=2',
+                                    'output.run_dir=elsewhere']).fingerprint() == base
+    assert load_experiment(config, ['features.exclude=[rms]']).fingerprint() != base
+    assert load_experiment(config, ['training.seed=1']).fingerprint() != base
