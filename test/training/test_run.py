@@ -1,4 +1,4 @@
-"""End to end through the console scripts: ser_train on a small real corpus, resume, ser_evaluate."""
+"""End to end through the console scripts: ser_train on a small corpus, resume, ser_evaluate."""
 
 from __future__ import annotations
 
