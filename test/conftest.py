@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from egress_watch import DdsEgressWatch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT_VARIABLE = 'SER_DATA_ROOT'
@@ -37,10 +38,33 @@ def _fastdds_shm_files() -> set[str]:
 
 
 _SHM_BEFORE = _fastdds_shm_files() if os.path.isdir('/dev/shm') else set()
+_EGRESS_WATCH = DdsEgressWatch()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start counting DDS packets that leave the machine (needs root; said when it cannot)."""
+    _EGRESS_WATCH.start()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say whether DDS egress is being watched during this run."""
+    if _EGRESS_WATCH.available:
+        return 'DDS egress watch: on (the run fails if any RTPS packet leaves the machine)'
+    return 'DDS egress watch: off (needs root and AF_PACKET); LOCALHOST discovery still set'
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove what this run left behind: rcl logs and Fast DDS shared-memory files."""
+    """Fail the run on DDS egress; remove rcl logs and Fast DDS shared-memory files."""
+    leaked = _EGRESS_WATCH.stop()
+    if leaked:
+        reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+        message = (f'{len(leaked)} DDS packets left the machine during the tests: '
+                   + '; '.join(leaked[:5]))
+        if reporter is not None:
+            reporter.write_line(message, red=True, bold=True)
+        else:
+            print(message, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     shutil.rmtree(_ROS_LOG_DIR, ignore_errors=True)
     if os.path.isdir('/dev/shm'):
         for name in _fastdds_shm_files() - _SHM_BEFORE:
