@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ser_train; exit code 2 on a configuration or data error."""
     args = build_parser().parse_args(argv)
+    # Epoch lines must reach a log file as they happen, not when a buffer fills.
+    if hasattr(sys.stdout, 'reconfigure'):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         experiment = load_experiment(args.config, args.overrides)
     except ValueError as error:
