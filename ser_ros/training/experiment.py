@@ -196,9 +196,21 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return result
 
 
-def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
-    """Read an experiment YAML file and apply command-line overrides."""
-    path = Path(path)
+def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``update`` into a copy of ``base`` (mappings merge, other values replace)."""
+    result = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _read_layers(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a file and, under its ``base:`` key, the file it extends (relative to it)."""
+    if path.resolve() in seen:
+        raise ValueError(f'experiment file {path} extends itself through base:')
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -207,4 +219,13 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
         raise ValueError(f'experiment file {path} is not valid YAML: {error}') from error
     if not isinstance(data, dict):
         raise ValueError(f'experiment file {path} must hold a mapping of sections')
-    return Experiment.from_dict(apply_overrides(data, overrides))
+    base = data.pop('base', None)
+    if base is None:
+        return data
+    parent = _read_layers(path.parent / str(base), (*seen, path.resolve()))
+    return _merge(parent, data)
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experiment:
+    """Read an experiment YAML file (and the ``base:`` file it extends), apply overrides."""
+    return Experiment.from_dict(apply_overrides(_read_layers(Path(path)), overrides))

@@ -110,3 +110,14 @@ def test_fingerprint_ignores_the_stopping_rule_but_not_the_recipe():
                                     'output.run_dir=elsewhere']).fingerprint() == base
     assert load_experiment(config, ['features.exclude=[rms]']).fingerprint() != base
     assert load_experiment(config, ['training.seed=1']).fingerprint() != base
+
+
+def test_experiment_files_extend_a_base_file(tmp_path):
+    speaker = load_experiment(REPO / 'config' / 'train_ravdess_speaker.yaml')
+    paper = load_experiment(REPO / 'config' / 'train_ravdess.yaml')
+    assert speaker.protocol.name == 'speaker' and paper.protocol.name == 'paper'
+    assert speaker.model == paper.model and speaker.training == paper.training
+    loop = tmp_path / 'loop.yaml'
+    loop.write_text('base: loop.yaml\nexperiment: x\n')
+    with pytest.raises(ValueError, match='extends itself'):
+        load_experiment(loop)
