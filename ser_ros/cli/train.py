@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'ser_train: {error}', file=sys.stderr)
         return 2
     # Imported here so that --help and configuration errors answer without loading torch.
-    from ser_ros.training.run import run_experiment, summarise
+    from ser_ros.training.run import record_command, run_experiment, summarise
+
+    record_command(experiment, ['ser_train', *(sys.argv[1:] if argv is None else argv)])
 
     try:
         result = run_experiment(experiment, progress=not args.quiet, jobs=args.jobs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,16 @@ class RunResult:
     checkpoint: Path
     report: EvaluationReport
     fit: FitResult
+
+
+def record_command(experiment: Experiment, argv: list[str]) -> Path:
+    """Append the command line to the run folder's ``commands.txt`` (one line per start)."""
+    run_dir = Path(experiment.output.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / 'commands.txt'
+    with target.open('a') as handle:
+        handle.write(shlex.join(argv) + '\n')
+    return target
 
 
 def seed_everything(seed: int) -> None:
