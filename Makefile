@@ -2,10 +2,16 @@
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: setup test lint lock clean
+.PHONY: setup demo test lint lock clean
+DEMO_AUDIO := examples/ravdess_actor12_angry_sad_happy.flac
 
 setup:
 	@scripts/bootstrap.sh
+
+## The main job: the whole ROS pipeline (VAD -> emotion -> policy) on the example audio with the
+## shipped model; prints one JSON line per /emotion and /engage message.
+demo: setup
+	scripts/run_isolated.sh $(VENV)/bin/ser_pipeline --audio $(DEMO_AUDIO) --rate 3
 
 ## Run the whole test suite (unit, real-ROS integration, lint and docstring checks).
 test: setup

@@ -19,6 +19,7 @@ VENV_BIN = Path(sys.executable).parent
 IMPORT_TO_ROSDEP = {
     'rclpy': 'rclpy',
     'std_msgs': 'std_msgs',
+    'rcl_interfaces': 'rcl_interfaces',
     'diagnostic_msgs': 'diagnostic_msgs',
     'builtin_interfaces': 'rclpy',
     'audio_common_msgs': 'audio_common_msgs',

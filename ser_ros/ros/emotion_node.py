@@ -1,0 +1,368 @@
+"""emotion_node: classify each utterance's emotion and publish it as vision_msgs/Classification.
+
+Subscribes ``utterance`` (audio_common_msgs/AudioDataStamped, S16LE mono at ``sample_rate``,
+stamped with the first sample's time, as vad_node publishes it) and publishes ``emotion``: one
+ObjectHypothesis{class_id, score} per label of the model, in the model's label order, scores
+summing to 1, stamped with the audio time of the utterance's end and the input's frame_id.
+
+The subscription callback only checks and queues the utterance: inference runs on a worker
+thread, so a slow model never blocks the executor. The queue is bounded (``queue_size``); when
+it is full the oldest waiting utterance is dropped (the newest is the most relevant to the
+conversation), and drops are counted, logged and reported on /diagnostics. The model is loaded
+at start (a missing or corrupt file stops the node with one clear message naming the path)
+and warmed up on the worker before the first utterance is taken.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import rclpy
+import rclpy.logging
+from audio_common_msgs.msg import AudioDataStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from vision_msgs.msg import Classification, ObjectHypothesis
+
+from ser_ros.core.checkpoint import CheckpointError, default_model_path
+from ser_ros.core.inference import DEVICE_CHOICES, EmotionRecognizer
+from ser_ros.ros.diagnostics import ERROR, OK, WARN, create_diagnostics_publisher, make_status
+from ser_ros.ros.params import EXIT_BAD_PARAMETER, ParameterError, Spec, declare_parameters
+from ser_ros.ros.topics import EMOTION, UTTERANCE, qos_for
+
+NODE_NAME = 'emotion_node'
+# Exit status when the model cannot be loaded (a bad parameter exits with EXIT_BAD_PARAMETER).
+EXIT_NO_MODEL = 1
+NS_PER_S = 1_000_000_000
+S16_BYTES = 2
+S16_SCALE = 32768.0
+WORKER_JOIN_TIMEOUT_S = 10.0
+QUEUE_POLL_S = 0.1
+LOG_THROTTLE_S = 1.0
+_CUDA_INDEX = re.compile(r'cuda:\d+')
+
+
+def _device_problem(value: str) -> str | None:
+    if value in DEVICE_CHOICES or _CUDA_INDEX.fullmatch(value):
+        return None
+    return f'must be one of {", ".join(DEVICE_CHOICES)} or cuda:N'
+
+
+PARAMETERS = (
+    Spec('model_path', '', 'checkpoint file (.pt) to run; empty: the shipped model in the '
+         'package share directory (models/)'),
+    Spec('device', 'auto', 'where the network runs: auto (CUDA when available, else CPU), cpu, '
+         'cuda or cuda:N', check=_device_problem),
+    Spec('bf16', False, 'run under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs); '
+         'falls back to float32 with a warning where unsupported'),
+    Spec('queue_size', 4, 'utterances waiting for inference; when full, the oldest is dropped',
+         low=1, high=100),
+    Spec('sample_rate', 16000, 'sample rate of the S16LE mono utterances, Hz', low=8000,
+         high=48000),
+    Spec('warm_up', True, 'run the model on silence at start so the first utterance is fast'),
+    Spec('diagnostics_period_s', 1.0, 'seconds between /diagnostics reports', low=0.1,
+         high=60.0),
+)
+
+T = TypeVar('T')
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (bad parameter, unusable model); carries the exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DropOldestQueue(Generic[T]):
+    """Thread-safe bounded FIFO: putting into a full queue drops (and returns) the oldest item."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f'queue size must be at least 1, got {maxsize}')
+        self.maxsize = maxsize
+        self._items: deque[T] = deque()
+        self._condition = threading.Condition()
+        self._closed = False
+
+    def __len__(self) -> int:
+        with self._condition:
+            return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    def put(self, item: T) -> T | None:
+        """Append ``item``; return the item dropped to make room, or None."""
+        with self._condition:
+            if self._closed:
+                raise RuntimeError('queue is closed')
+            dropped = self._items.popleft() if len(self._items) >= self.maxsize else None
+            self._items.append(item)
+            self._condition.notify()
+            return dropped
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """Take the oldest item; None when the queue is closed or ``timeout`` passes."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._items or self._closed, timeout)
+            if self._closed or not self._items:
+                return None
+            return self._items.popleft()
+
+    def close(self) -> None:
+        """Wake every waiting consumer; later gets return None."""
+        with self._condition:
+            self._closed = True
+            self._items.clear()
+            self._condition.notify_all()
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One checked utterance waiting for inference."""
+
+    samples: np.ndarray
+    start_ns: int
+    end_ns: int
+    frame_id: str
+    received: float  # time.monotonic() when it arrived
+
+
+def check_utterance(message: AudioDataStamped, sample_rate: int, received: float) -> Utterance:
+    """Decode and check one utterance message; raise ValueError saying what is wrong."""
+    data = bytes(message.audio.data)
+    if not data:
+        raise ValueError('empty utterance (no audio bytes)')
+    if len(data) % S16_BYTES:
+        raise ValueError(f'{len(data)} audio bytes are not whole S16LE samples (odd count)')
+    samples = np.frombuffer(data, dtype='<i2').astype(np.float32) / np.float32(S16_SCALE)
+    start_ns = message.header.stamp.sec * NS_PER_S + message.header.stamp.nanosec
+    end_ns = start_ns + round(len(samples) * NS_PER_S / sample_rate)
+    return Utterance(samples, start_ns, end_ns, message.header.frame_id, received)
+
+
+def classification(labels: Sequence[str], probabilities: np.ndarray, end_ns: int,
+                   frame_id: str) -> Classification:
+    """Classification message: one hypothesis per label, in order, scores summing to 1."""
+    scores = np.asarray(probabilities, dtype=np.float64)
+    scores = scores / scores.sum()
+    message = Classification()
+    message.header.stamp.sec, message.header.stamp.nanosec = divmod(end_ns, NS_PER_S)
+    message.header.frame_id = frame_id
+    message.results = [ObjectHypothesis(class_id=label, score=float(score))
+                       for label, score in zip(labels, scores, strict=True)]
+    return message
+
+
+class EmotionNode(Node):
+    """Utterance -> emotion probabilities, inference on a worker thread with a bounded queue."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        try:
+            self._config = declare_parameters(self, PARAMETERS)
+            self._model_path = self._resolve_model_path(self._config['model_path'])
+            self._recognizer = self._load(self._model_path)
+        except StartupError:
+            self.destroy_node()
+            raise
+        except ParameterError as error:
+            self.destroy_node()
+            raise StartupError(str(error), EXIT_BAD_PARAMETER) from None
+        self.labels = self._recognizer.labels
+        self._lock = threading.Lock()
+        self._counts = {'received': 0, 'published': 0, 'dropped': 0, 'malformed': 0,
+                        'failed': 0}
+        self._reported = dict(self._counts)
+        self._last_report = time.monotonic()
+        self._last_latency_s: float | None = None
+        self._last_problem = ''
+        self._state = 'warming_up' if self._config['warm_up'] else 'ready'
+        self._queue: DropOldestQueue[Utterance] = DropOldestQueue(self._config['queue_size'])
+        self._publisher = self.create_publisher(Classification, EMOTION,
+                                                qos_for(EMOTION).to_rclpy())
+        self._diagnostics = create_diagnostics_publisher(self)
+        self._worker = threading.Thread(target=self._work, name='emotion_inference',
+                                        daemon=True)
+        self._worker.start()
+        self.create_subscription(AudioDataStamped, UTTERANCE, self._on_utterance,
+                                 qos_for(UTTERANCE).to_rclpy())
+        self.create_timer(self._config['diagnostics_period_s'], self._report)
+        self.get_logger().info(
+            f'model {self._model_path} on {self._recognizer.device}'
+            f'{" (bf16)" if self._recognizer.bf16 else ""}, labels {list(self.labels)}; '
+            f'listening on {self.resolve_topic_name(UTTERANCE)}')
+
+    @staticmethod
+    def _resolve_model_path(value: str) -> Path:
+        return Path(value).expanduser() if value else default_model_path()
+
+    def _load(self, path: Path) -> EmotionRecognizer:
+        hint = '' if self._config['model_path'] else ' (model_path is empty: the shipped model)'
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                recognizer = EmotionRecognizer.from_checkpoint(
+                    path, device=self._config['device'], bf16=self._config['bf16'])
+        except CheckpointError as error:
+            raise StartupError(f'parameter \'model_path\': cannot load the model{hint}: '
+                               f'{error}', EXIT_NO_MODEL) from None
+        except ValueError as error:
+            # resolve_device: e.g. CUDA requested but not available.
+            raise StartupError(f'parameter \'device\': {error}', EXIT_BAD_PARAMETER) from None
+        for warning in caught:
+            self.get_logger().warning(str(warning.message))
+        return recognizer
+
+    # -- subscription side (executor thread): check, queue, never block -------------------
+
+    def _on_utterance(self, message: AudioDataStamped) -> None:
+        received = time.monotonic()
+        with self._lock:
+            self._counts['received'] += 1
+        try:
+            utterance = check_utterance(message, self._config['sample_rate'], received)
+        except ValueError as error:
+            self._problem('malformed', f'malformed utterance ignored: {error}')
+            return
+        try:
+            dropped = self._queue.put(utterance)
+        except RuntimeError:   # shutting down
+            return
+        if dropped is not None:
+            self._problem('dropped', f'inference queue full ({self._queue.maxsize}): dropped '
+                                     f'the utterance ending at {dropped.end_ns / NS_PER_S:.3f} s')
+
+    def _problem(self, count: str, text: str) -> None:
+        with self._lock:
+            self._counts[count] += 1
+            self._last_problem = text
+        self.get_logger().warning(text, throttle_duration_sec=LOG_THROTTLE_S)
+
+    # -- worker thread: warm up, then infer and publish ----------------------------------
+
+    def _work(self) -> None:
+        if self._config['warm_up']:
+            started = time.monotonic()
+            self._recognizer.warm_up()
+            with self._lock:
+                self._state = 'ready'
+            self.get_logger().info(f'warmed up in {time.monotonic() - started:.1f} s')
+        while True:
+            utterance = self._queue.get(QUEUE_POLL_S)
+            if utterance is None:
+                if self._queue.closed:
+                    return
+                continue
+            with self._lock:
+                self._state = 'busy'
+            self._infer(utterance)
+            with self._lock:
+                self._state = 'ready'
+
+    def _infer(self, utterance: Utterance) -> None:
+        try:
+            prediction = self._recognizer.predict(utterance.samples,
+                                                  self._config['sample_rate'])
+            probabilities = np.array([prediction.probabilities[label] for label in self.labels])
+            message = classification(self.labels, probabilities, utterance.end_ns,
+                                     utterance.frame_id)
+        except Exception as error:  # a bad utterance must not end the worker
+            self._problem('failed', f'inference failed for the utterance ending at '
+                                    f'{utterance.end_ns / NS_PER_S:.3f} s: '
+                                    f'{type(error).__name__}: {error}')
+            return
+        try:
+            self._publisher.publish(message)
+        except Exception:  # the context was shut down while inferring
+            return
+        with self._lock:
+            self._counts['published'] += 1
+            self._last_latency_s = time.monotonic() - utterance.received
+
+    # -- diagnostics -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and state (received, published, dropped, malformed, failed, handled, ...)."""
+        with self._lock:
+            counts = dict(self._counts)
+            state = self._state
+            latency = self._last_latency_s
+        counts['handled'] = (counts['published'] + counts['dropped'] + counts['malformed']
+                             + counts['failed'])
+        return {'state': state, **counts, 'queued': len(self._queue),
+                'last_latency_s': latency}
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        stats = self.stats()
+        with self._lock:
+            elapsed = max(now - self._last_report, 1e-9)
+            new = {key: stats[key] - self._reported[key] for key in self._reported}
+            self._reported = {key: stats[key] for key in self._reported}
+            self._last_report = now
+            problem = self._last_problem
+        if new['failed']:
+            level, text = ERROR, f'inference failed: {problem}'
+        elif new['dropped'] or new['malformed']:
+            level, text = WARN, problem
+        else:
+            level, text = OK, stats['state']
+        latency = stats['last_latency_s']
+        values = {
+            'state': stats['state'],
+            'model': str(self._model_path),
+            'device': str(self._recognizer.device),
+            'labels': ' '.join(self.labels),
+            **{key: stats[key] for key in ('received', 'published', 'dropped', 'malformed',
+                                           'failed', 'queued')},
+            'queue_size': self._queue.maxsize,
+            'utterance_rate_hz': new['received'] / elapsed,
+            'last_latency_ms': None if latency is None else latency * 1000.0,
+        }
+        self._diagnostics.publish(make_status(self, level, text, values, name='inference'))
+
+    def destroy_node(self) -> None:
+        """Stop the worker (after its current utterance), then destroy the node."""
+        queue = getattr(self, '_queue', None)
+        if queue is not None:
+            queue.close()
+            self._worker.join(WORKER_JOIN_TIMEOUT_S)
+        super().destroy_node()
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Run the node until Ctrl-C; return the exit status (non-zero when it cannot start)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = EmotionNode()
+        rclpy.spin(node)
+    except StartupError as error:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'not starting: {error}')
+        return error.exit_code
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

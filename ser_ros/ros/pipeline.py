@@ -1,0 +1,534 @@
+"""ser_pipeline: run the whole node set in one process, fed from a bag or audio files.
+
+    ser_pipeline --bag recording.mcap --rate 5
+    ser_pipeline --audio a.wav b.flac --model my.pt --no-policy
+
+Starts the nodes that ``ros2 launch ser_ros ser.launch.py use_microphone:=false`` starts (the
+node set, parameters file and remappings of ``ser_ros.ros.node_set``) in one process on a
+MultiThreadedExecutor, plays the input onto the audio topic (R times real time), and prints
+each /emotion result as one JSON line on stdout (``"type": "emotion"``: utterance start and
+end in audio time, top label, every score in model order, end-to-end latency), followed by
+the policy's decision (``"type": "engage"``). Logs go to stderr. Playback never runs further
+ahead of the VAD than half its audio queue (it slows down on a busy machine rather than lose
+audio); the stamps come from the input, so the results do not depend on the speed.
+
+It exits by itself once the input is exhausted and every utterance has been answered: after
+the last chunk the VAD closes an utterance still open, and the program waits until every
+utterance has been classified (or counted as dropped) and every emotion has been decided on.
+Exit status: 0 done, 1 not finished within --timeout, 2 bad input or options (or a node's
+own start-up status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import importlib
+import inspect
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import Bool
+from vision_msgs.msg import Classification
+
+from ser_ros.bags import (
+    AUDIO_DATA_STAMPED_TYPE,
+    AUDIO_DATA_TYPE,
+    AUDIO_INFO_TYPE,
+    AudioFormat,
+    chunk_pcm,
+    read_messages,
+)
+from ser_ros.core.audio import load_audio
+from ser_ros.core.pcm import encode_s16le
+from ser_ros.ros import node_set
+from ser_ros.ros.emotion_node import StartupError
+from ser_ros.ros.params import EXIT_BAD_PARAMETER
+from ser_ros.ros.topics import (
+    AUDIO_INFO,
+    AUDIO_STREAM_QOS,
+    EMOTION,
+    ENGAGE,
+    UTTERANCE,
+    qos_for,
+)
+
+PROGRAM = 'ser_pipeline'
+NODE_NAME = 'ser_pipeline'
+EXIT_DONE = 0
+EXIT_UNFINISHED = 1
+EXIT_USAGE = 2
+NS_PER_S = 1_000_000_000
+SAMPLE_RATE = 16000
+CHUNK_MS = 20
+DEFAULT_GAP_S = 1.0
+DEFAULT_TIMEOUT_S = 60.0
+# Counts must stay balanced this long before the run counts as finished.
+SETTLE_S = 0.3
+POLL_S = 0.02
+DISCOVERY_TIMEOUT_S = 10.0
+EXECUTOR_THREADS = 4
+# Audio messages the player lets the VAD lag behind: half its subscription queue.
+MAX_BACKLOG = AUDIO_STREAM_QOS.depth // 2
+JSON_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One message to play: when (input seconds), where, what, and the audio time it covers."""
+
+    offset_s: float
+    topic: str           # 'audio' or 'audio_info'
+    payload: object      # serialised bytes (from a bag) or an rclpy message
+    end_ns: int | None = None
+
+
+@dataclass
+class Feed:
+    """Everything to play, in order, with a description for the log."""
+
+    items: list[FeedItem]
+    description: str
+
+    @property
+    def chunks(self) -> int:
+        """Number of audio messages."""
+        return sum(item.topic == 'audio' for item in self.items)
+
+
+def bag_feed(path: Path, topic: str | None = None) -> Feed:
+    """Read audio_info and AudioDataStamped messages of a bag (timing from the bag)."""
+    records = list(read_messages(path))
+    audio_topics = sorted({r.topic for r, _ in records if r.msgtype == AUDIO_DATA_STAMPED_TYPE})
+    plain = sorted({r.topic for r, _ in records if r.msgtype == AUDIO_DATA_TYPE})
+    if topic is None:
+        if len(audio_topics) != 1:
+            found = audio_topics or 'none'
+            extra = f' (plain AudioData on {plain} is not supported)' if plain else ''
+            raise ValueError(f'{path}: need exactly one AudioDataStamped topic, found {found}'
+                             f'{extra}; choose one with --bag-topic')
+        topic = audio_topics[0]
+    elif topic not in audio_topics:
+        raise ValueError(f'{path}: no AudioDataStamped messages on {topic}; '
+                         f'AudioDataStamped topics: {audio_topics}')
+    audio_format = AudioFormat()
+    items = []
+    first_ns: int | None = None
+    for record, message in records:
+        if record.msgtype == AUDIO_INFO_TYPE:
+            try:
+                audio_format = AudioFormat(message.sample_rate, message.channels,
+                                           message.sample_format)
+            except ValueError:
+                pass   # the VAD judges the format itself; only our end-time estimate needs it
+            kind, end_ns = AUDIO_INFO, None
+        elif record.topic == topic:
+            stamp = message.header.stamp
+            frames = len(message.audio.data) // audio_format.frame_bytes
+            end_ns = (stamp.sec * NS_PER_S + stamp.nanosec
+                      + round(frames * NS_PER_S / audio_format.sample_rate))
+            kind = 'audio'
+        else:
+            continue
+        first_ns = record.timestamp_ns if first_ns is None else first_ns
+        items.append(FeedItem((record.timestamp_ns - first_ns) / NS_PER_S, kind, record.data,
+                              end_ns))
+    feed = Feed(items, f'bag {path} ({topic})')
+    if not feed.chunks:
+        raise ValueError(f'{path}: no audio messages on {topic}')
+    return feed
+
+
+def audio_files_feed(files: Sequence[Path], gap_s: float, start_ns: int,
+                     frame_id: str = 'microphone') -> Feed:
+    """Play audio files as 16 kHz mono S16LE chunks of 20 ms, with `gap_s` of silence around."""
+    gap = np.zeros(round(gap_s * SAMPLE_RATE), dtype=np.float32)
+    parts = [gap]
+    for path in files:
+        parts += [load_audio(path, SAMPLE_RATE), gap]
+    audio_format = AudioFormat(SAMPLE_RATE, 1, 'S16LE')
+    info = AudioInfo(channels=1, sample_rate=SAMPLE_RATE, sample_format='S16LE',
+                     bitrate=audio_format.bitrate, coding_format='WAVE')
+    items = [FeedItem(0.0, AUDIO_INFO, info)]
+    for index, chunk in enumerate(chunk_pcm(encode_s16le(np.concatenate(parts)), audio_format,
+                                            CHUNK_MS)):
+        offset_ns = index * CHUNK_MS * 1_000_000
+        message = AudioDataStamped()
+        message.header.stamp.sec, message.header.stamp.nanosec = divmod(start_ns + offset_ns,
+                                                                        NS_PER_S)
+        message.header.frame_id = frame_id
+        message.audio.data = chunk
+        end_ns = start_ns + offset_ns + round(len(chunk) // 2 * NS_PER_S / SAMPLE_RATE)
+        items.append(FeedItem(offset_ns / NS_PER_S, 'audio', message, end_ns))
+    names = ', '.join(Path(f).name for f in files)
+    return Feed(items, f'{len(files)} audio file(s): {names}')
+
+
+def node_class(module_name: str) -> type[Node]:
+    """Return the one Node subclass a node module defines."""
+    module = importlib.import_module(module_name)
+    classes = [value for value in vars(module).values()
+               if inspect.isclass(value) and issubclass(value, Node) and value is not Node
+               and value.__module__ == module.__name__]
+    if len(classes) != 1:
+        raise ImportError(f'{module_name} must define exactly one Node class, found '
+                          f'{[c.__name__ for c in classes]}')
+    return classes[0]
+
+
+def start_nodes(values: dict[str, str]) -> dict[str, Node]:
+    """Create the enabled nodes with the parameters file, overrides and remappings."""
+    nodes: dict[str, Node] = {}
+    try:
+        for spec in node_set.enabled_nodes(values):
+            arguments = ['--ros-args', '--params-file', values[node_set.PARAMS_FILE_ARGUMENT]]
+            for source, target in node_set.remappings(spec, values):
+                arguments += ['-r', f'{source}:={target}']
+            overrides = [Parameter(name, value=value)
+                         for name, value in node_set.parameter_overrides(spec, values).items()]
+            nodes[spec.name] = node_class(spec.module)(cli_args=arguments,
+                                                       parameter_overrides=overrides)
+    except BaseException:
+        for node in nodes.values():
+            node.destroy_node()
+        raise
+    return nodes
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), JSON_DECIMALS)
+
+
+@dataclass
+class Monitor:
+    """Counts what goes over the topics and prints the JSON lines."""
+
+    node: Node
+    policy: Node | None
+    print_line: Callable[[str], None]
+    utterances: dict[int, int] = field(default_factory=dict)    # end_ns -> start_ns
+    emotions: int = 0
+    engages: int = 0
+    published: list[tuple[int, float]] = field(default_factory=list)   # (end_ns, monotonic)
+    last_event: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self) -> None:
+        """Subscribe to utterance, emotion and engage."""
+        self.node.create_subscription(AudioDataStamped, UTTERANCE, self._on_utterance,
+                                      qos_for(UTTERANCE).to_rclpy())
+        self.node.create_subscription(Classification, EMOTION, self._on_emotion,
+                                      qos_for(EMOTION).to_rclpy())
+        self.node.create_subscription(Bool, ENGAGE, self._on_engage, qos_for(ENGAGE).to_rclpy())
+
+    def _on_utterance(self, message: AudioDataStamped) -> None:
+        start_ns = message.header.stamp.sec * NS_PER_S + message.header.stamp.nanosec
+        end_ns = start_ns + round(len(message.audio.data) // 2 * NS_PER_S / SAMPLE_RATE)
+        with self.lock:
+            self.utterances[end_ns] = start_ns
+            self.last_event = time.monotonic()
+
+    def chunk_published(self, end_ns: int) -> None:
+        """Note when the audio up to `end_ns` went out (for the latency of its utterance)."""
+        with self.lock:
+            self.published.append((end_ns, time.monotonic()))
+
+    def _latency(self, end_ns: int, now: float) -> float | None:
+        with self.lock:
+            index = bisect.bisect_left(self.published, (end_ns, -1.0))
+            if index == len(self.published):
+                return None
+            return now - self.published[index][1]
+
+    def _on_emotion(self, message: Classification) -> None:
+        now = time.monotonic()
+        end_ns = message.header.stamp.sec * NS_PER_S + message.header.stamp.nanosec
+        scores = {h.class_id: h.score for h in message.results}
+        top = max(scores, key=scores.__getitem__) if scores else ''
+        latency = self._latency(end_ns, now)
+        with self.lock:
+            self.emotions += 1
+            self.last_event = now
+            start_ns = self.utterances.get(end_ns)
+        self.print_line(json.dumps({
+            'type': 'emotion',
+            'start_s': None if start_ns is None else start_ns / NS_PER_S,
+            'end_s': end_ns / NS_PER_S,
+            'frame_id': message.header.frame_id,
+            'label': top,
+            'confidence': _rounded(scores.get(top, 0.0)),
+            'scores': {label: _rounded(score) for label, score in scores.items()},
+            'latency_s': None if latency is None else round(latency, 3),
+        }))
+
+    def _on_engage(self, message: Bool) -> None:
+        reason = self.policy.stats()['last_reason'] if hasattr(self.policy, 'stats') else ''
+        with self.lock:
+            self.engages += 1
+            self.last_event = time.monotonic()
+        self.print_line(json.dumps({'type': 'engage', 'engage': bool(message.data),
+                                    'reason': reason}))
+
+
+def stats_of(node: Node | None) -> dict[str, Any] | None:
+    """Return a node's stats() (or its counters) when it offers them, else None."""
+    if node is None:
+        return None
+    if hasattr(node, 'stats'):
+        return node.stats()
+    return dict(getattr(node, 'counters', {})) or None
+
+
+class Pipeline:
+    """The node set, a player and a monitor in one process."""
+
+    def __init__(self, values: dict[str, str], feed: Feed, rate: float) -> None:
+        self.feed = feed
+        self.rate = rate
+        self.values = values
+        self.nodes = start_nodes(values)
+        self.node = Node(NODE_NAME)
+        self.audio_publisher = self.node.create_publisher(
+            AudioDataStamped, values['audio_topic'], qos_for('audio').to_rclpy())
+        self.info_publisher = self.node.create_publisher(AudioInfo, AUDIO_INFO,
+                                                         qos_for(AUDIO_INFO).to_rclpy())
+        self.monitor = Monitor(self.node, self.nodes.get('dialogue_policy_node'),
+                               lambda line: print(line, flush=True))
+        self.monitor.attach()
+        self.executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        for node in (*self.nodes.values(), self.node):
+            self.executor.add_node(node)
+        self.played = 0
+        self.stop = threading.Event()
+        self._spinner = threading.Thread(target=self._spin, name='executor', daemon=True)
+        self._player = threading.Thread(target=self._play, name='player', daemon=True)
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except (ExternalShutdownException, KeyboardInterrupt):
+            pass
+
+    def _log(self, text: str) -> None:
+        self.node.get_logger().info(text)
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline or self.stop.wait(POLL_S):
+                return False
+        return True
+
+    def _backlog(self) -> int:
+        """Audio messages played that the VAD has not taken yet (0 when it does not say)."""
+        counters = getattr(self.nodes.get('vad_node'), 'counters', None)
+        return 0 if counters is None else self.played - counters.get('messages', 0)
+
+    def _play(self) -> None:
+        started = time.monotonic()
+        for item in self.feed.items:
+            # Flow control: never let the VAD fall further behind than half its queue, or
+            # its keep-last subscription would overwrite audio. Waiting shifts the schedule.
+            paused = time.monotonic()
+            while item.topic == 'audio' and self._backlog() >= MAX_BACKLOG:
+                if self.stop.wait(POLL_S / 4):
+                    return
+            started += time.monotonic() - paused
+            delay = started + item.offset_s / self.rate - time.monotonic()
+            if delay > 0 and self.stop.wait(delay):
+                return
+            publisher = self.audio_publisher if item.topic == 'audio' else self.info_publisher
+            publisher.publish(item.payload)
+            if item.end_ns is not None:
+                self.monitor.chunk_published(item.end_ns)
+            self.played += item.topic == 'audio'
+
+    def ready(self) -> bool:
+        """Whether the VAD listens and the emotion model has warmed up."""
+        emotion = stats_of(self.nodes.get('emotion_node'))
+        warm = emotion is None or emotion.get('state') != 'warming_up'
+        return (warm and self.audio_publisher.get_subscription_count() > 0
+                and self.info_publisher.get_subscription_count() > 0)
+
+    def _vad_caught_up(self) -> bool:
+        counters = getattr(self.nodes.get('vad_node'), 'counters', None)
+        return counters is None or counters.get('messages', 0) >= self.played
+
+    def _flush_vad(self) -> None:
+        vad = self.nodes.get('vad_node')
+        if vad is None or not hasattr(vad, 'flush'):
+            return
+        done = threading.Event()
+
+        def flush_once() -> None:
+            timer.cancel()
+            vad.flush()
+            done.set()
+
+        # A timer of the VAD node runs in its callback group, never beside its audio callback.
+        timer = vad.create_timer(POLL_S, flush_once)  # noqa: F841 (cancelled by itself)
+        self._wait(done.is_set, DISCOVERY_TIMEOUT_S)
+
+    def answered(self) -> bool:
+        """Whether every utterance seen got its emotion (or was counted as dropped) and policy."""
+        monitor = self.monitor
+        with monitor.lock:
+            utterances, emotions, engages = (len(monitor.utterances), monitor.emotions,
+                                             monitor.engages)
+        vad = stats_of(self.nodes.get('vad_node'))
+        if vad is not None and vad.get('utterances_published', utterances) != utterances:
+            return False
+        emotion = stats_of(self.nodes.get('emotion_node'))
+        if emotion is not None and (emotion['received'] != utterances
+                                    or emotion['handled'] != utterances
+                                    or emotion['published'] != emotions):
+            return False
+        policy = stats_of(self.nodes.get('dialogue_policy_node'))
+        return policy is None or (policy['received'] == emotions
+                                  and policy['decisions'] == engages)
+
+    def run(self, timeout_s: float) -> int:
+        """Play the input, wait for every answer; return the exit status."""
+        self._spinner.start()
+        if not self._wait(self.ready, DISCOVERY_TIMEOUT_S + timeout_s):
+            self.node.get_logger().error('the pipeline did not get ready (VAD subscription, '
+                                         'model warm-up) in time')
+            return EXIT_UNFINISHED
+        self._log(f'playing {self.feed.description} at {self.rate:g}x real time')
+        self._player.start()
+        self._player.join()
+        deadline = time.monotonic() + timeout_s
+        if not self._wait(self._vad_caught_up, timeout_s):
+            self.node.get_logger().error('the VAD did not take all the audio in time')
+            return EXIT_UNFINISHED
+        self._flush_vad()
+        while time.monotonic() < deadline:
+            # Nothing new for a moment and every count balanced: all utterances answered.
+            if self.answered() and time.monotonic() - self.monitor.last_event >= SETTLE_S:
+                return self._summary(EXIT_DONE)
+            if self.stop.wait(POLL_S):
+                break
+        self.node.get_logger().error(f'not every utterance was answered within {timeout_s:g} s '
+                                     f'after the input ended')
+        return self._summary(EXIT_UNFINISHED)
+
+    def _summary(self, status: int) -> int:
+        emotion = stats_of(self.nodes.get('emotion_node')) or {}
+        self._log(f'{len(self.monitor.utterances)} utterance(s), {self.monitor.emotions} '
+                  f'emotion(s), {emotion.get("dropped", 0)} dropped, '
+                  f'{self.monitor.engages} engage decision(s)')
+        return status
+
+    def close(self) -> None:
+        """Stop playing and spinning, destroy every node."""
+        self.stop.set()
+        if self._player.is_alive():
+            self._player.join()
+        self.executor.shutdown()
+        if self._spinner.is_alive():
+            self._spinner.join()
+        for node in (*self.nodes.values(), self.node):
+            node.destroy_node()
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options (see --help)."""
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM, description='Run the speech emotion pipeline (VAD -> emotion -> policy) '
+        'in one process on a bag or audio files; print each /emotion as a JSON line.')
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--bag', type=Path, help='rosbag2 folder, .db3 or .mcap with audio_info '
+                        'and AudioDataStamped audio')
+    source.add_argument('--audio', type=Path, nargs='+', metavar='FILE',
+                        help='audio files, played one after the other with --gap of silence')
+    parser.add_argument('--rate', type=float, default=1.0,
+                        help='playback speed, times real time (default 1)')
+    parser.add_argument('--bag-topic', help='audio topic in the bag when it has several')
+    parser.add_argument('--gap', type=float, default=DEFAULT_GAP_S,
+                        help='seconds of silence around audio files (default %(default)s)')
+    parser.add_argument('--model', default=None, help='emotion model checkpoint '
+                        '(default: the shipped model)')
+    parser.add_argument('--device', default=None, help='auto, cpu, cuda or cuda:N')
+    parser.add_argument('--config', type=Path, default=None,
+                        help=f'parameters file (default: {node_set.default_config_path()})')
+    parser.add_argument('--audio-topic', default=None,
+                        help='topic the input is played on and the VAD listens to')
+    parser.add_argument('--no-policy', action='store_true',
+                        help='do not start dialogue_policy_node')
+    parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT_S,
+                        help='give up this many seconds after the input ends '
+                        '(default %(default)s)')
+    arguments = parser.parse_args(argv)
+    for name in ('rate', 'timeout'):
+        if not getattr(arguments, name) > 0:
+            parser.error(f'--{name} must be positive')
+    if arguments.gap < 0:
+        parser.error('--gap must not be negative')
+    return arguments
+
+
+def launch_values(arguments: argparse.Namespace) -> dict[str, str]:
+    """Launch argument values equivalent to the options (no microphone: the input is played)."""
+    overrides = {'use_microphone': 'false', 'use_policy': str(not arguments.no_policy).lower()}
+    if arguments.model is not None:
+        overrides['model_path'] = str(Path(arguments.model).expanduser().resolve())
+    if arguments.device is not None:
+        overrides['device'] = arguments.device
+    if arguments.audio_topic is not None:
+        overrides['audio_topic'] = arguments.audio_topic
+    if arguments.config is not None:
+        overrides[node_set.PARAMS_FILE_ARGUMENT] = str(arguments.config)
+    return node_set.argument_values(overrides)
+
+
+def _fail(text: str, status: int) -> int:
+    print(f'{PROGRAM}: {text}', file=sys.stderr, flush=True)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the pipeline on the given input; return the exit status."""
+    arguments = parse_arguments(argv)
+    values = launch_values(arguments)
+    if not Path(values[node_set.PARAMS_FILE_ARGUMENT]).is_file():
+        return _fail(f'parameters file {values[node_set.PARAMS_FILE_ARGUMENT]} does not exist',
+                     EXIT_USAGE)
+    try:
+        if arguments.bag is not None:
+            feed = bag_feed(arguments.bag, arguments.bag_topic)
+        else:
+            feed = audio_files_feed(arguments.audio, arguments.gap, time.time_ns())
+    except (OSError, ValueError, RuntimeError) as error:
+        return _fail(f'cannot read the input: {error}', EXIT_USAGE)
+    rclpy.init(args=[PROGRAM])
+    pipeline = None
+    try:
+        try:
+            pipeline = Pipeline(values, feed, arguments.rate)
+        except StartupError as error:
+            return _fail(f'not starting: {error}', error.exit_code)
+        except ValueError as error:   # ParameterError and friends name the parameter
+            return _fail(f'not starting: {error}', EXIT_BAD_PARAMETER)
+        return pipeline.run(arguments.timeout)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return EXIT_DONE
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
