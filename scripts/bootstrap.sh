@@ -66,6 +66,15 @@ say "installing pinned packages (requirements/constraints.txt)"
   -r requirements/base.in -r requirements/build.in -r requirements/test.in \
   2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
+say "installing the peer-benchmark packages (requirements/bench.in)"
+# silero-vad's declared extras would replace the CPU torch: it goes in without dependencies
+# (it needs only torch and packaging, installed above).
+grep -v '^silero-vad' requirements/bench.in > "$venv/.bench-no-silero.in"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  -c requirements/constraints.txt -r "$venv/.bench-no-silero.in"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+  -c requirements/constraints.txt "$(grep '^silero-vad' requirements/bench.in)"
+
 say "building message packages that are not importable yet"
 scripts/build_interfaces.sh "$venv"
 
