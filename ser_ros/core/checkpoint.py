@@ -5,13 +5,24 @@ normalisation statistics, the ordered labels and provenance (data set, split, se
 code version, creation time). It is written with ``torch.save`` as a dictionary of tensors and
 plain Python values, and read back with ``torch.load(..., weights_only=True)``, whose restricted
 unpickler refuses any class or callable: loading a file never runs code from it.
+
+PyTorch's zip reader does not check the CRCs of its records, so a flipped byte in the weights
+would load silently; format version 2 therefore stores a SHA-256 digest of the content
+(weights with their names, dtypes and shapes, and every other part) and loading verifies it.
+Version 1 files, written before the digest existed, are still read, unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
+import re
 import subprocess
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,13 +38,24 @@ from ser_ros.core.features import FeatureConfig, FrontEnd, Normalizer
 from ser_ros.core.model import ModelConfig, SerNet
 
 FORMAT_NAME = 'ser_ros.checkpoint'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DIGEST_KEY = 'sha256'
 PACKAGE_NAME = 'ser_ros'
 DEFAULT_MODEL_NAME = 'ser_ravdess_7class.pt'
 SOURCE_MODELS_DIR = Path(__file__).resolve().parents[2] / 'models'
 REQUIRED_KEYS = ('format', 'format_version', 'state_dict', 'model_config', 'audio_config',
                  'feature_config', 'normalizer', 'labels', 'provenance')
+# Everything but the weights that the digest covers (as canonical JSON).
+DIGESTED_KEYS = ('format', 'format_version', 'model_config', 'audio_config', 'feature_config',
+                 'normalizer', 'labels', 'provenance')
+ZIP_MAGIC = b'PK\x03\x04'
+PICKLE_PROTOCOL_OPCODE = 0x80
+UNSUPPORTED_GLOBAL = re.compile(r'Unsupported global: GLOBAL (\S+)')
+UNPICKLER_ERROR = re.compile(r'WeightsUnpickler error:\s*(\S[^\n]*)')
+ANSI_ESCAPE = re.compile(r'\x1b\[[0-9;]*m')
 GIT_TIMEOUT_S = 5.0
+COMMIT_VARIABLE = 'SER_ROS_GIT_COMMIT'
 MAX_REASON_CHARS = 300
 
 
@@ -60,7 +82,12 @@ def default_model_path() -> Path:
 
 
 def git_commit() -> str | None:
-    """Commit of the source tree this code runs from, or None outside a git checkout."""
+    """Commit of the source tree this code runs from, or None outside a git checkout.
+
+    ``SER_ROS_GIT_COMMIT`` names it where the tree is a copy without git (a lent machine).
+    """
+    if os.environ.get(COMMIT_VARIABLE):
+        return os.environ[COMMIT_VARIABLE]
     try:
         result = subprocess.run(
             ['git', 'rev-parse', 'HEAD'], cwd=Path(__file__).resolve().parent,
@@ -108,6 +135,58 @@ def to_plain(value: Any, where: str) -> Any:
             plain[key] = to_plain(item, f'{where}.{key}')
         return plain
     raise CheckpointError(f'{where}: {type(value).__name__} cannot be stored in a checkpoint')
+
+
+def content_digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a payload's weights (names, dtypes, shapes, bytes) and other parts."""
+    digest = hashlib.sha256()
+    state = payload['state_dict']
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(json.dumps([key, str(tensor.dtype), list(tensor.shape)]).encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    rest = {key: payload[key] for key in DIGESTED_KEYS}
+    digest.update(json.dumps(rest, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _unreadable_reason(error: Exception) -> str:
+    """Say why the safe loader failed, in words, for a CheckpointError."""
+    if isinstance(error, pickle.UnpicklingError):
+        text = str(error)
+        found = UNSUPPORTED_GLOBAL.search(text)
+        if found:
+            return (f'refused: the file stores the Python object {found.group(1)!r}, which a '
+                    'safe load does not restore (checkpoints hold only tensors and plain '
+                    'values; this loader never runs code from a file)')
+        found = UNPICKLER_ERROR.search(text)
+        detail = f' ({found.group(1).strip()})' if found else ''
+        return f'not a ser_ros checkpoint: its pickled content cannot be read safely{detail}'
+    lines = ANSI_ESCAPE.sub('', str(error)).strip().splitlines()
+    reason = lines[0][:MAX_REASON_CHARS] if lines else ''
+    return (f'not a readable ser_ros checkpoint (corrupt, truncated or foreign file): '
+            f'{type(error).__name__}: {reason}')
+
+
+def _check_container(path: Path, source: str) -> None:
+    """Refuse empty, truncated and non-zip files before handing them to torch.load."""
+    with path.open('rb') as stream:
+        head = stream.read(len(ZIP_MAGIC))
+    if not head:
+        raise CheckpointError(f'{source}: the file is empty, not a ser_ros checkpoint')
+    if head == ZIP_MAGIC:
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(
+                f'{source}: truncated or corrupt checkpoint: the zip archive has no intact '
+                'central directory (was the file cut short while copying or writing?)'
+            )
+        return
+    kind = ('a plain pickle' if head[0] == PICKLE_PROTOCOL_OPCODE
+            else 'not a zip archive')
+    raise CheckpointError(
+        f'{source}: not a ser_ros checkpoint: {kind} (checkpoints are PyTorch zip archives '
+        'written by Checkpoint.save)'
+    )
 
 
 @dataclass
@@ -201,7 +280,7 @@ class Checkpoint:
 
     def to_payload(self) -> dict[str, Any]:
         """Build the dictionary written to disk: tensors and plain Python values only."""
-        return {
+        payload = {
             'format': FORMAT_NAME,
             'format_version': FORMAT_VERSION,
             'state_dict': {key: value.detach().cpu().contiguous()
@@ -214,6 +293,8 @@ class Checkpoint:
             'labels': list(self.labels),
             'provenance': to_plain(self.provenance, 'provenance'),
         }
+        payload[DIGEST_KEY] = content_digest(payload)
+        return payload
 
     @classmethod
     def from_payload(cls, payload: Any, source: str = 'checkpoint') -> Checkpoint:
@@ -228,14 +309,19 @@ class Checkpoint:
                 f'expected {FORMAT_NAME!r})'
             )
         version = payload.get('format_version')
-        if version != FORMAT_VERSION:
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
             raise CheckpointError(
                 f'{source}: checkpoint format version {version!r} is not supported '
-                f'(this code reads version {FORMAT_VERSION})'
+                f'(this code reads versions {", ".join(map(str, READABLE_VERSIONS))})'
             )
-        missing = [key for key in REQUIRED_KEYS if key not in payload]
+        expected_keys = REQUIRED_KEYS + ((DIGEST_KEY,) if version >= 2 else ())
+        missing = [key for key in expected_keys if key not in payload]
         if missing:
             raise CheckpointError(f'{source}: checkpoint lacks {missing}')
+        unknown = sorted(str(key) for key in payload if key not in expected_keys)
+        if unknown:
+            raise CheckpointError(f'{source}: checkpoint has unknown entries {unknown}')
+        cls._verify_digest(payload, source)
         labels = payload['labels']
         if not isinstance(labels, list | tuple):
             raise CheckpointError(f'{source}: labels must be a list, got {type(labels).__name__}')
@@ -259,6 +345,27 @@ class Checkpoint:
         checkpoint.validate(source)
         return checkpoint
 
+    @staticmethod
+    def _verify_digest(payload: Mapping[str, Any], source: str) -> None:
+        """Refuse a payload whose content differs from what its digest says was written."""
+        state = payload['state_dict']
+        if not isinstance(state, Mapping) or not all(
+                isinstance(key, str) and isinstance(value, torch.Tensor)
+                for key, value in state.items()):
+            raise CheckpointError(f'{source}: state_dict must map names to tensors')
+        if DIGEST_KEY not in payload:   # version 1: written before digests existed
+            return
+        try:
+            actual = content_digest(payload)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f'{source}: content cannot be digested: {error}') from error
+        if actual != payload[DIGEST_KEY]:
+            raise CheckpointError(
+                f'{source}: checksum mismatch: the content differs from what was written '
+                f'(corrupted or altered file; stored sha256 {str(payload[DIGEST_KEY])[:16]}..., '
+                f'content {actual[:16]}...)'
+            )
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically (temporary file + rename), so readers never see half a file."""
         target = Path(path)
@@ -280,16 +387,21 @@ class Checkpoint:
     def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
         """Read and validate a checkpoint; never executes code stored in the file."""
         source = str(path)
-        if not Path(path).is_file():
+        file = Path(path)
+        if not file.exists():
             raise CheckpointError(f'{source}: checkpoint file does not exist')
+        if not file.is_file():
+            raise CheckpointError(f'{source}: not a file')
         try:
-            payload = torch.load(path, map_location='cpu', weights_only=True)
+            _check_container(file, source)
+            with warnings.catch_warnings():
+                # torch warns about the pickle protocol of files it then refuses anyway.
+                warnings.simplefilter('ignore', UserWarning)
+                payload = torch.load(file, map_location='cpu', weights_only=True)
+        except CheckpointError:
+            raise
         except Exception as error:  # any failure of the safe loader means an unusable file
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
-            raise CheckpointError(
-                f'{source}: not a readable ser_ros checkpoint (corrupt, truncated or foreign '
-                f'file): {type(error).__name__}: {reason[:MAX_REASON_CHARS]}'
-            ) from error
+            raise CheckpointError(f'{source}: {_unreadable_reason(error)}') from error
         return cls.from_payload(payload, source)
 
     def build_model(self) -> SerNet:

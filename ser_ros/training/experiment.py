@@ -95,9 +95,14 @@ class TrainingSection:
     seed: int = 42
     threads: int = 0
     augment: Mapping[str, Any] = field(default_factory=dict)
+    # Stop (as if patience ran out) after the first epoch that ends past this many seconds of
+    # training; 0: no limit. For lent machines with a time limit and for smoke runs.
+    time_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         AugmentConfig.from_dict(self.augment)   # refuse bad augmentation settings early
+        if self.time_budget_s < 0:
+            raise ValueError(f'training.time_budget_s must be >= 0, got {self.time_budget_s}')
         if self.learning_rate <= 0:
             raise ValueError(f'training.learning_rate must be > 0, got {self.learning_rate}')
         for key in ('batch_size', 'max_epochs', 'patience'):
@@ -170,10 +175,11 @@ class Experiment:
         Left out: where outputs go, thread count, and the stopping rule (max_epochs,
         patience), which only decide when to stop; so a run can be resumed with a larger
         budget, or ended early by rerunning it with max_epochs = the epochs already run.
+        The time budget is left out for the same reason.
         """
         relevant = self.to_dict()
         relevant.pop('output')
-        for key in ('max_epochs', 'patience', 'threads'):
+        for key in ('max_epochs', 'patience', 'threads', 'time_budget_s'):
             relevant['training'].pop(key)
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

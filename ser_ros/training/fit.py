@@ -45,6 +45,7 @@ class FitSettings:
     bf16: bool
     fingerprint: str = ''
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    time_budget_s: float = 0.0
 
 
 @dataclass
@@ -196,6 +197,11 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         else:
             waited += 1
         stopped_early = waited >= settings.patience
+        if settings.time_budget_s and time.perf_counter() - started >= settings.time_budget_s:
+            stopped_early = True
+            if progress:
+                tqdm.write(f'time budget of {settings.time_budget_s:.0f} s used up after epoch '
+                           f'{record.epoch}')
         if progress:
             tqdm.write(
                 f'epoch {record.epoch:3d}  loss {record.train_loss:.3f}  acc '
