@@ -98,9 +98,17 @@ class TrainingSection:
     # Stop (as if patience ran out) after the first epoch that ends past this many seconds of
     # training; 0: no limit. For lent machines with a time limit and for smoke runs.
     time_budget_s: float = 0.0
+    # Learning-rate schedule: halve (lr_factor) after lr_patience epochs without improvement
+    # of the monitored value, down to min_learning_rate; lr_patience 0 keeps it constant.
+    lr_patience: int = 0
+    lr_factor: float = 0.5
+    min_learning_rate: float = 1e-5
 
     def __post_init__(self) -> None:
         AugmentConfig.from_dict(self.augment)   # refuse bad augmentation settings early
+        if self.lr_patience < 0 or not 0.0 < self.lr_factor < 1.0:
+            raise ValueError('training.lr_patience must be >= 0 and training.lr_factor in '
+                             f'(0, 1), got {self.lr_patience} and {self.lr_factor}')
         if self.time_budget_s < 0:
             raise ValueError(f'training.time_budget_s must be >= 0, got {self.time_budget_s}')
         if self.learning_rate <= 0:

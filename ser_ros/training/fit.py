@@ -46,6 +46,11 @@ class FitSettings:
     fingerprint: str = ''
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     time_budget_s: float = 0.0
+    # Halve the learning rate when the monitored value has not improved for this many epochs
+    # (0: constant rate, as in the paper).
+    lr_patience: int = 0
+    lr_factor: float = 0.5
+    min_learning_rate: float = 1e-5
 
 
 @dataclass
@@ -130,6 +135,10 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     device = settings.device
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode='min' if settings.monitor == 'val_loss' else 'max',
+        factor=settings.lr_factor, patience=settings.lr_patience,
+        min_lr=settings.min_learning_rate) if settings.lr_patience else None)
     loss_function = nn.CrossEntropyLoss()
     torch.manual_seed(settings.seed)
 
@@ -142,6 +151,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     if state is not None:
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
+        if scheduler is not None and state.get('scheduler'):
+            scheduler.load_state_dict(state['scheduler'])
         best_weights = state['best_model']
         start_epoch, best_epoch = state['epoch'], state['best_epoch']
         best_value, waited = state['best_value'], state['waited']
@@ -191,6 +202,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         )
         history.append(record)
         value = record.val_loss if settings.monitor == 'val_loss' else record.val_ua
+        if scheduler is not None:
+            scheduler.step(value)
         if _is_improvement(settings.monitor, value, best_value):
             best_value, best_epoch, waited = value, record.epoch, 0
             best_weights = copy.deepcopy(model.state_dict())
@@ -214,6 +227,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                 'format': STATE_FORMAT, 'version': STATE_VERSION,
                 'fingerprint': settings.fingerprint, 'epoch': record.epoch,
                 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+                'scheduler': scheduler.state_dict() if scheduler is not None else {},
                 'best_model': best_weights, 'best_epoch': best_epoch,
                 'best_value': best_value, 'waited': waited,
                 'history': [asdict(item) for item in history],
