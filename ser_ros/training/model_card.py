@@ -61,7 +61,8 @@ def _metrics_row(name: str, facts: dict[str, Any]) -> list[Any]:
     return [name, f'{PERCENT * report.wa:.1f}', f'{PERCENT * report.ua:.1f}', report.n, units]
 
 
-def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, name: str) -> Path:
+def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, name: str,
+               notes: str = '') -> Path:
     """Copy checkpoint and figures of ``run_dir`` into ``models_dir`` and write ``<name>.md``."""
     facts = _run_facts(run_dir)
     checkpoint = Checkpoint.load(run_dir / 'model.pt')
@@ -73,6 +74,7 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
             target = models_dir / f'{name}_{stem}.png'
             shutil.copyfile(run_dir / source, target)
             figures[stem] = target.name
+    shutil.copyfile(run_dir / 'split.json', models_dir / f'{name}_split.json')
     speaker_facts = [(path, _run_facts(path)) for path in speaker_runs]
     for index, (path, _) in enumerate(speaker_facts):
         if (path / 'test_confusion.png').exists():
@@ -143,7 +145,9 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
         '',
         f'- Split: {split["protocol"]} protocol, seed {split["seed"]}: train '
         f'{split["sizes"]["train"]}, validation {split["sizes"]["validation"]}, test '
-        f'{split["sizes"]["test"]} utterances (file lists in the run folder\'s `split.json`).',
+        f'{split["sizes"]["test"]} utterances (file lists in `{name}_split.json`).',
+        f'- Reproduce the paper-protocol row: `ser_evaluate --model models/{name}.pt --data '
+        f'../shared/data/ravdess-16k --split models/{name}_split.json --json report.json`.',
         f'- Training seed {provenance.get("seed")}; epochs run {history["epochs_run"]}, best '
         f'(restored) epoch {history["best_epoch"]}, stopped early: {history["stopped_early"]}.',
         f'- Training time {history["seconds"] / 60:.1f} min on {provenance.get("hardware")}; '
@@ -171,6 +175,8 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
         'engage/disengage policy, never as a diagnosis.',
         '',
     ]
+    if notes:
+        lines += ['## Notes', '', notes.strip(), '']
     card = models_dir / f'{name}.md'
     card.write_text('\n'.join(lines))
     return card
@@ -184,10 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help='run folder of a speaker-independent fold (repeatable)')
     parser.add_argument('--models', default='models', help='target folder')
     parser.add_argument('--name', default='ser_ravdess_7class', help='file stem in models/')
+    parser.add_argument('--notes', help='Markdown file appended as the card\'s Notes section')
     args = parser.parse_args(argv)
     try:
+        notes = Path(args.notes).read_text() if args.notes else ''
         card = write_card(Path(args.run), [Path(p) for p in args.speaker_run],
-                          Path(args.models), args.name)
+                          Path(args.models), args.name, notes)
     except (ValueError, OSError) as error:
         print(f'model_card: {error}', file=sys.stderr)
         return 2
