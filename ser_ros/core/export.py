@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,22 @@ EXPORT_FORMAT = 'ser_ros.torchscript'
 
 class ExportError(ValueError):
     """A file is not a ser_ros TorchScript export."""
+
+
+@contextmanager
+def quiet_jit() -> Iterator[None]:
+    """Silence torch's TorchScript deprecation notices and the LSTM's benign tracer warnings.
+
+    torch marks TorchScript deprecated in favour of torch.export, but a TorchScript file is
+    still what libtorch (C++) loads; the LSTM's warnings concern a Python-side check of its
+    weight layout, not the traced computation (the export tests run other batch sizes).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=r'`torch\.jit\.\w+` is deprecated',
+                                category=DeprecationWarning)
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning,
+                                module=r'torch\.nn\.modules\.rnn')
+        yield
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,7 @@ def export_torchscript(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> 
     config = checkpoint.model_config
     model = fuse_for_inference(checkpoint.build_model())
     example = torch.zeros(1, config.num_features, config.num_frames)
-    with torch.no_grad():
+    with torch.no_grad(), quiet_jit():
         traced = torch.jit.trace(model, example)
     payload = checkpoint.to_payload()
     metadata = {key: payload[key] for key in ('model_config', 'audio_config', 'feature_config',
@@ -57,7 +76,9 @@ def export_torchscript(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> 
     handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
     os.close(handle)
     try:
-        torch.jit.save(traced, temporary, _extra_files={METADATA_FILE: json.dumps(metadata)})
+        with quiet_jit():
+            torch.jit.save(traced, temporary,
+                           _extra_files={METADATA_FILE: json.dumps(metadata)})
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -73,7 +94,8 @@ def load_torchscript(path: str | os.PathLike[str], device: str = 'cpu') -> Expor
     """
     extra = {METADATA_FILE: ''}
     try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        with quiet_jit():
+            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except (RuntimeError, ValueError, OSError) as error:
         raise ExportError(f'{path}: not a loadable TorchScript file: {error}') from error
     try:

@@ -213,3 +213,67 @@ def test_main_prints_the_parameter_count(capsys: pytest.CaptureFixture[str]) -> 
     assert main(['--variant', 'blstm', '--classes', '4']) == 0
     config = ModelConfig(num_classes=4, variant='blstm', **MEL128)
     assert f'{expected_parameters(config):,} trainable parameters' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(('depth', 'shared'), [(4, 1), (4, 2), (2, 2), (1, 1)])
+def test_shared_blocks_keep_shapes_and_parameters(depth: int, shared: int) -> None:
+    base = ModelConfig(num_classes=7, conv_blocks=depth, **MEL128)
+    config = ModelConfig(num_classes=7, conv_blocks=depth, shared_blocks=shared, **MEL128)
+    assert config.to_dict()['shared_blocks'] == shared
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    model, reference = SerNet(config).eval(), SerNet(base).eval()
+    assert count_parameters(model) == count_parameters(reference) == expected_parameters(config)
+    # Same weights fit both: a checkpoint of one loads into the other.
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(BATCH, 128, 626)
+    with torch.no_grad():
+        expected = (BATCH, 8, config.filters[-1])
+        assert model.encoder(x).shape == reference.encoder(x).shape == expected
+        logits = model(x)
+        assert model.embed(x).shape == (BATCH, config.embedding_size)
+    assert logits.shape == (BATCH, 7) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize('shared', [1, 2, 3])
+def test_shared_blocks_are_exact_for_a_single_window(shared: int) -> None:
+    """With one window spanning all frames, sharing changes nothing but where work happens."""
+    torch.manual_seed(3)
+    single = {'num_features': 128, 'num_frames': 128, 'window_frames': 128, 'window_hop': 128}
+    reference = SerNet(ModelConfig(num_classes=4, **single))
+    reference.train()
+    with torch.no_grad():
+        reference(torch.randn(4, 128, 128) * 2 + 1)   # BatchNorm statistics off identity
+    reference.eval()
+    model = SerNet(ModelConfig(num_classes=4, shared_blocks=shared, **single)).eval()
+    model.load_state_dict(reference.state_dict())
+    x = torch.randn(BATCH, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-5)
+
+
+def test_shared_blocks_differ_only_at_window_edges() -> None:
+    torch.manual_seed(4)
+    reference = SerNet(ModelConfig(num_classes=7, **MEL128)).eval()
+    shared = SerNet(ModelConfig(num_classes=7, shared_blocks=2, **MEL128)).eval()
+    shared.load_state_dict(reference.state_dict())
+    x = torch.randn(BATCH, 128, 626)
+    with torch.no_grad():
+        first, second = reference.encoder(x), shared.encoder(x)
+    assert not torch.allclose(first, second)
+    assert torch.corrcoef(torch.stack([first.ravel(), second.ravel()]))[0, 1] > 0.9
+
+
+@pytest.mark.parametrize(('changes', 'message'), [
+    ({'shared_blocks': -1}, r'shared_blocks must be in 0\.\.4, got -1'),
+    ({'shared_blocks': 5}, r'shared_blocks must be in 0\.\.4, got 5'),
+    ({'conv_blocks': 2, 'shared_blocks': 3}, r'shared_blocks must be in 0\.\.2, got 3'),
+    # Pools 2 then 4: two shared blocks stride time by 8, which 100 frames do not divide.
+    ({'shared_blocks': 2, 'window_frames': 100, 'window_hop': 50},
+     r'window_frames \(100\) and window_hop \(50\) must be multiples of the time pooling '
+     r'of the 2 shared blocks \(8\)'),
+    ({'shared_blocks': 4}, r'must be multiples of the time pooling of the 4 shared blocks '
+                           r'\(128\)'),
+])
+def test_invalid_shared_blocks_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(num_classes=7, **{**MEL128, **changes})

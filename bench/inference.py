@@ -1,0 +1,216 @@
+"""Per-utterance latency: 5 s of audio -> features -> network -> probabilities (p95 <= 20 ms).
+
+Times the path the emotion node runs for each utterance (mono float at 16 kHz in, fixed to 5 s,
+mel128 features, normalisation, network, softmax) on real RAVDESS utterances, after warm-up,
+for the paper's full RAVDESS network (7 classes, 128 x 626 input) with the reference per-window
+convolution (``shared_blocks=0``) and the shared first two blocks (``shared_blocks=2``); each
+with and without BatchNorm folding (``fuse_for_inference``), in fp32 and under bf16 autocast.
+Weights come from ``--model`` (loaded into both convolution layouts: their weights are the same
+tensors) or are random (latency does not depend on the values).
+
+Prints a table on stderr and one JSON object on stdout. Other work on the machine (a training
+run, say) inflates every number: the load average is recorded before and after.
+
+    .venv/bin/python bench/inference.py [--model PATH] [--iterations 50] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ser_ros.core.audio import AudioConfig, load_audio
+from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
+from ser_ros.core.inference import bf16_supported
+from ser_ros.core.model import ModelConfig, SerNet, count_parameters, fuse_for_inference
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
+PAPER_CONFIG = ModelConfig(num_classes=7, num_features=128, num_frames=626)
+SHARED_VARIANTS = (0, 2)
+TARGET_P95_MS = 20.0
+FILES_USED = 16
+MS = 1000.0
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--model', type=Path, help='checkpoint (default: random weights)')
+    parser.add_argument('--data', type=Path, default=Path(os.environ.get(
+        'SER_DATA_ROOT', DEFAULT_DATA.parent)) / 'ravdess-16k', help='RAVDESS folder')
+    parser.add_argument('--iterations', type=int, default=50, help='timed runs per setting')
+    parser.add_argument('--warm-up', type=int, default=5, help='untimed runs per setting')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads (default: torch default, all cores)')
+    parser.add_argument('--quick', action='store_true', help='5 runs after 2 warm-ups (CI)')
+    args = parser.parse_args()
+    if args.quick:
+        args.iterations, args.warm_up = 5, 2
+    if args.iterations < 1 or args.warm_up < 0:
+        parser.error('--iterations must be >= 1 and --warm-up >= 0')
+    return args
+
+
+def utterances(folder: Path, count: int) -> list[np.ndarray]:
+    """Return real speech: ``count`` RAVDESS files spread over actors, mono 16 kHz."""
+    files = sorted(folder.glob('Actor_*/03-01-*.*'))
+    if not files:
+        raise SystemExit(f'no RAVDESS files under {folder} (set --data or SER_DATA_ROOT)')
+    step = max(1, len(files) // count)
+    return [load_audio(path) for path in files[::step][:count]]
+
+
+def percentiles(laps: list[float]) -> dict[str, float]:
+    """Return p50, p95 and mean of ``laps`` (seconds) in milliseconds."""
+    array = np.asarray(laps) * MS
+    return {'p50': round(float(np.percentile(array, 50)), 2),
+            'p95': round(float(np.percentile(array, 95)), 2),
+            'mean': round(float(array.mean()), 2)}
+
+
+def time_setting(front_end: FrontEnd, network: torch.nn.Module, bf16: bool,
+                 speech: list[np.ndarray], warm_up: int, iterations: int
+                 ) -> dict[str, dict[str, float]]:
+    """Time features, network and the whole path per utterance (one utterance per call)."""
+    rate = front_end.audio.sample_rate
+    features_laps, network_laps, total_laps = [], [], []
+
+    def one(index: int) -> tuple[float, float]:
+        started = time.perf_counter()
+        features = front_end(speech[index % len(speech)], rate)
+        extracted = time.perf_counter()
+        batch = torch.from_numpy(features)[None]
+        with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            probabilities = torch.softmax(network(batch).float(), dim=1)
+        probabilities.numpy()
+        return extracted - started, time.perf_counter() - extracted
+
+    for index in range(warm_up):
+        one(index)
+    for index in range(iterations):
+        extract, forward = one(index)
+        features_laps.append(extract)
+        network_laps.append(forward)
+        total_laps.append(extract + forward)
+    return {'features_ms': percentiles(features_laps), 'network_ms': percentiles(network_laps),
+            'total_ms': percentiles(total_laps)}
+
+
+def networks(args: argparse.Namespace) -> tuple[FrontEnd | None, dict[int, SerNet], str]:
+    """Return the checkpoint's front end (or None) and the network per shared_blocks value."""
+    if args.model is None:
+        torch.manual_seed(0)
+        built = {shared: SerNet(replace(PAPER_CONFIG, shared_blocks=shared)).eval()
+                 for shared in SHARED_VARIANTS}
+        return None, built, 'random weights'
+    checkpoint = Checkpoint.load(args.model)
+    built = {}
+    for shared in SHARED_VARIANTS:
+        try:
+            config = replace(checkpoint.model_config, shared_blocks=shared)
+        except ValueError as error:
+            print(f'skipping shared_blocks={shared}: {error}', file=sys.stderr)
+            continue
+        model = SerNet(config)
+        model.load_state_dict(checkpoint.state_dict)
+        built[shared] = model.eval()
+    return checkpoint.front_end(), built, str(args.model)
+
+
+def machine() -> dict[str, Any]:
+    """Facts that make the timings comparable."""
+    cpu = platform.processor()
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as handle:
+            cpu = next((line.split(':', 1)[1].strip() for line in handle
+                        if line.startswith('model name')), cpu)
+    except OSError:
+        pass
+    return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+            'cpu': cpu, 'cores': os.cpu_count(), 'torch': torch.__version__,
+            'torch_threads': torch.get_num_threads(), 'python': platform.python_version(),
+            'bf16_native': bf16_supported(torch.device('cpu'))}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Time every setting; return the JSON-able result."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    speech = utterances(args.data, FILES_USED)
+    front_end, built, weights = networks(args)
+    if front_end is None:
+        bare = FrontEnd(AudioConfig(), feature_preset('mel128'))
+        front_end = bare.with_normalizer(Normalizer.fit(np.stack(
+            [bare(y, bare.audio.sample_rate) for y in speech])))
+    front_end.warm_up()
+    precisions = [False, True] if bf16_supported(torch.device('cpu')) else [False]
+    results = []
+    for shared, model in built.items():
+        variants: dict[str, Callable[[], torch.nn.Module]] = {
+            'fused': lambda model=model: fuse_for_inference(model),
+            'unfused': lambda model=model: model,
+        }
+        for fusion, make in variants.items():
+            network = make()
+            for bf16 in precisions:
+                timing = time_setting(front_end, network, bf16, speech, args.warm_up,
+                                      args.iterations)
+                results.append({'shared_blocks': shared, 'fusion': fusion,
+                                'precision': 'bf16' if bf16 else 'fp32', **timing})
+    return {
+        'benchmark': 'inference', 'target_p95_ms': TARGET_P95_MS, 'weights': weights,
+        'model_parameters': count_parameters(next(iter(built.values()))),
+        'feature_shape': list(front_end.feature_shape), 'utterance_s': front_end.audio.duration_s,
+        'iterations': args.iterations, 'warm_up': args.warm_up, 'files': len(speech),
+        'bf16_skipped': None if len(precisions) == 2 else 'no native bfloat16 on this CPU',
+        'machine': machine(), 'load_avg_1m_before': round(load_before, 2),
+        'load_avg_1m_after': round(os.getloadavg()[0], 2), 'results': results,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """Short human-readable table of p50/p95 per setting."""
+    header = ('shared', 'fusion', 'precision', 'features p50/p95', 'network p50/p95',
+              'total p50/p95 ms')
+    rows = [header]
+    for item in result['results']:
+        rows.append((str(item['shared_blocks']), item['fusion'], item['precision'],
+                     *(f"{item[key]['p50']:.1f} / {item[key]['p95']:.1f}"
+                       for key in ('features_ms', 'network_ms', 'total_ms'))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ['  '.join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+             for row in rows]
+    lines.insert(1, '-' * len(lines[0]))
+    machine_info = result['machine']
+    lines.append(f"{machine_info['cpu']}, {machine_info['torch_threads']} torch threads, "
+                 f"load average {result['load_avg_1m_before']} -> {result['load_avg_1m_after']}; "
+                 f"{result['iterations']} runs after {result['warm_up']} warm-ups; "
+                 f"target p95 <= {TARGET_P95_MS:g} ms")
+    return '\n'.join(lines)
+
+
+def main() -> int:
+    """Run the benchmark and print the table (stderr) and JSON (stdout)."""
+    result = run(parse_args())
+    print(table(result), file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
