@@ -126,9 +126,13 @@ class EmotionRecognizer:
         values = {label: float(p) for label, p in zip(self._labels, probabilities, strict=True)}
         return Prediction(self._labels[int(np.argmax(probabilities))], values)
 
+    def features(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Normalised network input (F, T) of one utterance, as the model was trained."""
+        return self._front_end(waveform, sample_rate)
+
     def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
         """Classify one utterance (any rate and length; resampled, cut or padded as trained)."""
-        features = self._front_end(waveform, sample_rate)
+        features = self.features(waveform, sample_rate)
         return self._prediction(self.probabilities(features[np.newaxis])[0])
 
     def predict_batch(self, items: Sequence[tuple[np.ndarray, int]]) -> list[Prediction]:

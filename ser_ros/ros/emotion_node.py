@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import rclpy
 import rclpy.logging
+import torch
 from audio_common_msgs.msg import AudioDataStamped
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -49,6 +50,8 @@ S16_SCALE = 32768.0
 WORKER_JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
 LOG_THROTTLE_S = 1.0
+# Per-utterance timings kept for benchmarks and diagnostics (newest last).
+TIMING_HISTORY = 2000
 _CUDA_INDEX = re.compile(r'cuda:\d+')
 
 
@@ -63,12 +66,15 @@ PARAMETERS = (
          'package share directory (models/)'),
     Spec('device', 'auto', 'where the network runs: auto (CUDA when available, else CPU), cpu, '
          'cuda or cuda:N', check=_device_problem),
-    Spec('bf16', False, 'run under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs); '
+    Spec('bf16', True, 'run under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs); '
          'falls back to float32 with a warning where unsupported'),
     Spec('queue_size', 4, 'utterances waiting for inference; when full, the oldest is dropped',
          low=1, high=100),
     Spec('sample_rate', 16000, 'sample rate of the S16LE mono utterances, Hz', low=8000,
          high=48000),
+    Spec('threads', 1, 'CPU threads of the network (torch intra-op, process-wide); 1 keeps '
+         'latency steady when other processes share the CPU (2 threads were 2-5x slower '
+         'than 1 under load here); 0: torch default (all cores)', low=0, high=256),
     Spec('warm_up', True, 'run the model on silence at start so the first utterance is fast'),
     Spec('diagnostics_period_s', 1.0, 'seconds between /diagnostics reports', low=0.1,
          high=60.0),
@@ -132,6 +138,22 @@ class DropOldestQueue(Generic[T]):
 
 
 @dataclass(frozen=True)
+class UtteranceTiming:
+    """Where one utterance's time went in this node (time.monotonic() stamps, seconds).
+
+    Keyed by ``end_ns``, the stamp of the published Classification (audio time of the
+    utterance's end), so a benchmark can join it with the VAD's and a listener's records.
+    """
+
+    end_ns: int
+    received: float    # the subscription callback got the message
+    started: float     # the worker took it from the queue
+    features_s: float  # front end (resample, fix length, features, normalise)
+    inference_s: float  # network and softmax
+    published: float   # publish() returned
+
+
+@dataclass(frozen=True)
 class Utterance:
     """One checked utterance waiting for inference."""
 
@@ -175,6 +197,8 @@ class EmotionNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         try:
             self._config = declare_parameters(self, PARAMETERS)
+            if self._config['threads']:
+                torch.set_num_threads(self._config['threads'])
             self._model_path = self._resolve_model_path(self._config['model_path'])
             self._recognizer = self._load(self._model_path)
         except StartupError:
@@ -190,6 +214,7 @@ class EmotionNode(Node):
         self._reported = dict(self._counts)
         self._last_report = time.monotonic()
         self._last_latency_s: float | None = None
+        self._timings: deque[UtteranceTiming] = deque(maxlen=TIMING_HISTORY)
         self._last_problem = ''
         self._state = 'warming_up' if self._config['warm_up'] else 'ready'
         self._queue: DropOldestQueue[Utterance] = DropOldestQueue(self._config['queue_size'])
@@ -275,10 +300,13 @@ class EmotionNode(Node):
                 self._state = 'ready'
 
     def _infer(self, utterance: Utterance) -> None:
+        started = time.monotonic()
         try:
-            prediction = self._recognizer.predict(utterance.samples,
-                                                  self._config['sample_rate'])
-            probabilities = np.array([prediction.probabilities[label] for label in self.labels])
+            # EmotionRecognizer.predict() in two timed steps: front end, then network.
+            features = self._recognizer.features(utterance.samples, self._config['sample_rate'])
+            extracted = time.monotonic()
+            probabilities = self._recognizer.probabilities(features[np.newaxis])[0]
+            inferred = time.monotonic()
             message = classification(self.labels, probabilities, utterance.end_ns,
                                      utterance.frame_id)
         except Exception as error:  # a bad utterance must not end the worker
@@ -290,9 +318,13 @@ class EmotionNode(Node):
             self._publisher.publish(message)
         except Exception:  # the context was shut down while inferring
             return
+        published = time.monotonic()
         with self._lock:
             self._counts['published'] += 1
-            self._last_latency_s = time.monotonic() - utterance.received
+            self._last_latency_s = published - utterance.received
+            self._timings.append(UtteranceTiming(utterance.end_ns, utterance.received, started,
+                                                 extracted - started, inferred - extracted,
+                                                 published))
 
     # -- diagnostics -----------------------------------------------------------------------
 
@@ -306,6 +338,11 @@ class EmotionNode(Node):
                              + counts['failed'])
         return {'state': state, **counts, 'queued': len(self._queue),
                 'last_latency_s': latency}
+
+    def timings(self) -> list[UtteranceTiming]:
+        """Per-utterance timings of the latest published utterances, oldest first."""
+        with self._lock:
+            return list(self._timings)
 
     def _report(self) -> None:
         now = time.monotonic()
@@ -323,6 +360,8 @@ class EmotionNode(Node):
         else:
             level, text = OK, stats['state']
         latency = stats['last_latency_s']
+        with self._lock:
+            last = self._timings[-1] if self._timings else None
         values = {
             'state': stats['state'],
             'model': str(self._model_path),
@@ -333,6 +372,10 @@ class EmotionNode(Node):
             'queue_size': self._queue.maxsize,
             'utterance_rate_hz': new['received'] / elapsed,
             'last_latency_ms': None if latency is None else latency * 1000.0,
+            # Split of the latest utterance's time here: waiting, front end, network.
+            'last_queue_ms': None if last is None else (last.started - last.received) * 1000.0,
+            'last_features_ms': None if last is None else last.features_s * 1000.0,
+            'last_inference_ms': None if last is None else last.inference_s * 1000.0,
         }
         self._diagnostics.publish(make_status(self, level, text, values, name='inference'))
 

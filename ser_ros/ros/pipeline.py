@@ -5,7 +5,7 @@
 
 Starts the nodes that ``ros2 launch ser_ros ser.launch.py use_microphone:=false`` starts (the
 node set, parameters file and remappings of ``ser_ros.ros.node_set``) in one process on a
-MultiThreadedExecutor, plays the input onto the audio topic (R times real time), and prints
+SingleThreadedExecutor, plays the input onto the audio topic (R times real time), and prints
 each /emotion result as one JSON line on stdout (``"type": "emotion"``: utterance start and
 end in audio time, top label, every score in model order, end-to-end latency), followed by
 the policy's decision (``"type": "engage"``). Logs go to stderr. Playback never runs further
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
@@ -79,7 +79,6 @@ DEFAULT_TIMEOUT_S = 60.0
 SETTLE_S = 0.3
 POLL_S = 0.02
 DISCOVERY_TIMEOUT_S = 10.0
-EXECUTOR_THREADS = 4
 # Audio messages the player lets the VAD lag behind: half its subscription queue.
 MAX_BACKLOG = AUDIO_STREAM_QOS.depth // 2
 JSON_DECIMALS = 4
@@ -307,7 +306,9 @@ class Pipeline:
         self.monitor = Monitor(self.node, self.nodes.get('dialogue_policy_node'),
                                lambda line: print(line, flush=True))
         self.monitor.attach()
-        self.executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        # One executor thread: emotion_node infers on its own worker thread, so callbacks are
+        # short, and a single thread moves ~2-3x more audio messages than a thread pool here.
+        self.executor = SingleThreadedExecutor()
         for node in (*self.nodes.values(), self.node):
             self.executor.add_node(node)
         self.played = 0

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import rclpy
 import rclpy.logging
@@ -67,6 +69,25 @@ WATCH_PERIOD_S = 0.1
 PLAIN_CLOCK_LATE_S = 1.0
 PLAIN_CLOCK_AHEAD_S = 60.0
 _DEFAULTS = SegmenterConfig()
+# Published utterances remembered for benchmarks (newest last).
+PUBLISHED_HISTORY = 2000
+
+
+@dataclass(frozen=True)
+class PublishedUtterance:
+    """When an utterance went out, for latency benchmarks.
+
+    ``end_ns`` is the audio time of its end as emotion_node computes it from the message
+    (start stamp plus sample count), so records join on it; ``decision_delay_s`` is the stream
+    time from the end of its last voiced frame to the decision (hangover); ``published`` is
+    time.monotonic() right after publish().
+    """
+
+    end_ns: int
+    duration_s: float
+    decision_delay_s: float
+    published: float
+    split: bool = False   # cut at max_utterance_ms: speech goes on (no hangover)
 
 
 def _sample_format_problem(value: str) -> str | None:
@@ -170,6 +191,9 @@ class VadNode(Node):
         self.audio_seconds = 0.0
         self.last_utterance: Utterance | None = None
         self.last_latency_s: float | None = None
+        self.published: deque[PublishedUtterance] = deque(maxlen=PUBLISHED_HISTORY)
+        # Wall seconds spent in the audio callback (decode, resample, VAD, publish).
+        self.callback_s = 0.0
         self._frame_id = settings['frame_id']
         self._plain_next: float | None = None
         self._last_audio_wall: float | None = None
@@ -242,6 +266,13 @@ class VadNode(Node):
                              f'{fmt.channels} channel(s)')
 
     def _on_audio(self, message: AudioDataStamped | AudioData) -> None:
+        entered = time.perf_counter()
+        try:
+            self._take_audio(message)
+        finally:
+            self.callback_s += time.perf_counter() - entered
+
+    def _take_audio(self, message: AudioDataStamped | AudioData) -> None:
         self.counters['messages'] += 1
         self._last_audio_wall = time.monotonic()
         data = message.audio.data if self._stamped else message.data
@@ -304,6 +335,11 @@ class VadNode(Node):
             message.header.frame_id = self._frame_id
             message.audio.data = encode_s16le(utterance.samples)
             self.utterance_publisher.publish(message)
+            start_ns = message.header.stamp.sec * NS_PER_S + message.header.stamp.nanosec
+            self.published.append(PublishedUtterance(
+                start_ns + round(len(utterance.samples) * NS_PER_S / utterance.sample_rate),
+                utterance.duration, utterance.decided_time - utterance.end_time,
+                time.monotonic(), utterance.split))
             self.counters['utterances_published'] += 1
             self.last_utterance = utterance
             self.last_latency_s = (self.get_clock().now().nanoseconds / NS_PER_S
@@ -380,6 +416,8 @@ class VadNode(Node):
             'muted_s': stats.muted_samples / (self.format.sample_rate if self.format else 1),
             'last_utterance_s': last.duration if last else None,
             'decision_delay_s': self.config.decision_delay_ms / 1000,
+            'last_decision_delay_s': self.published[-1].decision_delay_s if self.published
+            else None,
             'last_latency_s': self.last_latency_s,
         }
         self.diagnostics_publisher.publish(make_status(self, level, text, values))

@@ -135,6 +135,7 @@ def test_each_utterance_gets_one_classification_in_model_order(
                                         and d.get('state') == 'ready'
                                         for d in probe.diagnostics), 5.0), probe.diagnostics
             stats = node.stats()
+            bf16_used = node._recognizer.bf16
     finally:
         node.destroy_node()
     assert stats['received'] == 5 and stats['published'] == 2 and stats['malformed'] == 3
@@ -144,7 +145,8 @@ def test_each_utterance_gets_one_classification_in_model_order(
     assert report['labels'] == ' '.join(RAVDESS_7)
     assert report['model'] == str(tiny_model) and float(report['last_latency_ms']) > 0
 
-    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu')
+    # The same computation offline, with the node's precision (bf16 where the CPU has it).
+    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used)
     for message, samples, start, frame in zip(probe.emotions, waveforms, starts, frames,
                                               strict=True):
         assert [h.class_id for h in message.results] == list(RAVDESS_7)
