@@ -105,14 +105,16 @@ def thread_cpu_seconds() -> dict[str, float]:
     return totals
 
 
+# The thread pool ser_pipeline used before it moved to one executor thread (for comparison).
+MULTI_EXECUTOR_THREADS = 4
+
+
 def make_executor(kind: str) -> Any:
-    """Return an executor: multi (ser_pipeline's, 4 threads) or single."""
+    """Return an executor: single (ser_pipeline's) or multi (a pool of 4 threads)."""
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
-    from ser_ros.ros.pipeline import EXECUTOR_THREADS
-
     if kind == 'multi':
-        return MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        return MultiThreadedExecutor(num_threads=MULTI_EXECUTOR_THREADS)
     if kind == 'single':
         return SingleThreadedExecutor()
     raise ValueError(f'unknown executor {kind!r}; choose one of {EXECUTORS}')
@@ -120,7 +122,7 @@ def make_executor(kind: str) -> Any:
 
 def run_in_process(bag: Path, model: Path, rate: float, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                    config: Path | None = None, emotion_backpressure: bool = False,
-                   sampler: Any = None, executor: str = 'multi') -> RunRecord:
+                   sampler: Any = None, executor: str = 'single') -> RunRecord:
     """Run ser_pipeline's nodes on ``bag`` in this process; collect every time stamp.
 
     ``emotion_backpressure`` also holds the player while two utterances wait for the emotion
@@ -147,7 +149,7 @@ def run_in_process(bag: Path, model: Path, rate: float, *, timeout_s: float = DE
 
         def __init__(self, *args: Any) -> None:
             super().__init__(*args)
-            if executor != 'multi':   # the same nodes on another executor (before spinning)
+            if executor != 'single':   # the same nodes on another executor (before spinning)
                 nodes = [*self.nodes.values(), self.node]
                 for node in nodes:
                     self.executor.remove_node(node)
@@ -285,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--model', default=None, help='checkpoint (default: shipped, else a '
                         'random-weight one of the same size)')
     parser.add_argument('--bf16', action='store_true', help='emotion_node bf16: true')
-    parser.add_argument('--executor', choices=EXECUTORS, default='multi',
-                        help='executor the nodes spin on (multi: ser_pipeline\'s)')
+    parser.add_argument('--executor', choices=EXECUTORS, default='single',
+                        help='executor the nodes spin on (single: ser_pipeline\'s)')
     parser.add_argument('--quick', action='store_true',
                         help='3 files at 5x real time: checks that it runs')
     arguments = parser.parse_args(argv)

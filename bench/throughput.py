@@ -148,7 +148,7 @@ def vad_core_ceiling(bag: Path, max_seconds: float = VAD_CORE_MAX_S) -> dict[str
             'us_per_chunk': round(busy / len(chunks) * 1e6, 1) if chunks else None}
 
 
-def executor_ceiling(chunk_ms: int, kind: str = 'multi',
+def executor_ceiling(chunk_ms: int, kind: str = 'single',
                      messages: int = CEILING_MESSAGES) -> dict[str, float]:
     """Audio messages per second rclpy moves to a no-op callback (an executor, our QoS)."""
     import rclpy
@@ -211,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--chunk-ms', type=int, default=20,
                         help='audio per message (20: a robot microphone)')
     parser.add_argument('--model', default=None)
-    parser.add_argument('--executor', choices=EXECUTORS, default='multi',
-                        help='executor the nodes spin on (multi: ser_pipeline\'s)')
+    parser.add_argument('--executor', choices=EXECUTORS, default='single',
+                        help='executor the nodes spin on (single: ser_pipeline\'s)')
     parser.add_argument('--profile', action='store_true', help='sample every thread\'s stack')
     parser.add_argument('--quick', action='store_true', help='30 s: checks that it runs')
     arguments = parser.parse_args(argv)
