@@ -1,6 +1,8 @@
 """Streaming voice-activity segmentation: audio chunks in, finished utterances out.
 
-webrtcvad labels fixed frames voiced or not; this module smooths those labels into utterances:
+A frame classifier (``ser_ros.core.voice_activity``: webrtcvad by default, or Silero VAD with
+``detector='silero'``) labels fixed frames voiced or not; this module smooths those labels
+into utterances, the same way for either detector:
 
 - Onset: speech starts when at least ``onset_frames`` of the last ``onset_window`` frames are
   voiced. The utterance then begins at the first voiced frame of that window, minus
@@ -29,13 +31,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
-import webrtcvad
 
-from ser_ros.core.pcm import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, encode_s16le
+from ser_ros.core.pcm import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from ser_ros.core.voice_activity import (
+    DETECTORS,
+    WEBRTCVAD,
+    WEBRTCVAD_AGGRESSIVENESS,
+    FrameClassifier,
+    check_detector,
+    check_threshold,
+    make_classifier,
+)
 
-VAD_RATES = (8000, 16000, 32000, 48000)
-VAD_FRAME_MS = (10, 20, 30)
-VAD_AGGRESSIVENESS = (0, 1, 2, 3)
+# What webrtcvad (the default detector) takes; DETECTORS[name] has each detector's.
+VAD_RATES = WEBRTCVAD.rates
+VAD_FRAME_MS = WEBRTCVAD.frame_ms
+VAD_AGGRESSIVENESS = WEBRTCVAD_AGGRESSIVENESS
+VAD_DETECTORS = tuple(DETECTORS)
 MS_PER_SECOND = 1000.0
 # Most speaking-state changes kept for pop_speaking_changes() when the caller never drains them.
 MAX_PENDING_CHANGES = 1024
@@ -48,12 +60,20 @@ class SegmenterConfig:
     With the defaults the end of an utterance is decided 260 ms after its last voiced frame
     (``decision_delay_ms``): 60 ms for the offset window to empty plus 200 ms hangover.
     webrtcvad itself keeps a frame voiced 60-100 ms past the acoustic end of speech.
+
+    ``detector='silero'`` needs ``frame_ms=32`` (Silero VAD's window); the smoothing settings
+    are in ms or frames and are shared: with 32 ms frames the onset window spans 320 ms and the
+    end is decided 320 ms after the last voiced frame.
     """
 
+    # webrtcvad: cheap, precise on clean close-talk speech. silero: fewer misses in noise, far
+    # fewer utterances run together with voices in the background, ~20x the CPU (docs/peers.md).
+    detector: str = 'webrtcvad'
     # 2 rejects white noise up to about -30 dBFS yet keeps quiet (calm, sad) RAVDESS speech;
     # 3 loses much of that quiet speech, 0-1 take moderate noise for speech.
     aggressiveness: int = 2
     # 20 ms: fine enough for 100 ms boundaries, half the VAD calls of 10 ms frames.
+    # Silero takes only 32 ms (512 samples at 16 kHz).
     frame_ms: int = 20
     # 16 kHz: the classifier's rate, so the VAD stream is also the utterance audio.
     vad_rate: int = 16000
@@ -84,11 +104,15 @@ class SegmenterConfig:
     max_gap_ms: float = 100.0
     # 16 kHz mono float32 utterances: what the classifier's front end expects.
     output_rate: int = 16000
+    # Silero only: a frame is voiced when its speech probability is >= this (the package's
+    # default; VADIterator ends speech below threshold - 0.15, our offset smoothing does that).
+    silero_threshold: float = 0.5
 
     def __post_init__(self) -> None:
+        spec = check_detector(self.detector)
         _check_choice('aggressiveness', self.aggressiveness, VAD_AGGRESSIVENESS)
-        _check_choice('frame_ms', self.frame_ms, VAD_FRAME_MS)
-        _check_choice('vad_rate', self.vad_rate, VAD_RATES)
+        spec.check(self.vad_rate, self.frame_ms)
+        check_threshold(self.silero_threshold)
         _check_int('onset_window', self.onset_window, 1)
         _check_int('onset_frames', self.onset_frames, 1, self.onset_window)
         _check_int('offset_window', self.offset_window, 1)
@@ -199,7 +223,9 @@ class Segmenter:
     """Streaming segmenter: ``push`` chunks of mono float32 audio, receive finished utterances.
 
     Speaking-state changes are queued and taken with ``pop_speaking_changes()`` (a node
-    publishes each one); ``is_speaking`` gives the current state.
+    publishes each one); ``is_speaking`` gives the current state. With ``detector='silero'``
+    the constructor loads Silero's model; it raises ``DetectorUnavailableError`` (a
+    ValueError) when the silero-vad package is missing.
     """
 
     def __init__(self, config: SegmenterConfig | None = None, input_rate: int = 16000) -> None:
@@ -214,6 +240,9 @@ class Segmenter:
         self._max_samples = cfg.max_utterance_ms * samples_per_ms
         self._muted = False
         self._changes: deque[SpeakingChange] = deque(maxlen=MAX_PENDING_CHANGES)
+        # Made once (loading and warming up Silero's model takes ~0.1 s); reset per stream.
+        self._classifier: FrameClassifier = make_classifier(
+            cfg.detector, cfg.vad_rate, cfg.frame_ms, cfg.aggressiveness, cfg.silero_threshold)
         self._start_stream_state()
 
     @property
@@ -284,7 +313,7 @@ class Segmenter:
 
     def _start_stream_state(self) -> None:
         cfg = self.config
-        self._vad = webrtcvad.Vad(cfg.aggressiveness)
+        self._classifier.reset()
         self._resampler = (None if self.input_rate == cfg.vad_rate else
                            soxr.ResampleStream(self.input_rate, cfg.vad_rate, 1,
                                                dtype='float32'))
@@ -353,7 +382,7 @@ class Segmenter:
     def _step(self, samples: np.ndarray) -> list[Utterance]:
         """Classify one frame and advance the onset/offset state machine."""
         cfg = self.config
-        voiced = self._vad.is_speech(encode_s16le(samples), cfg.vad_rate)
+        voiced = self._classifier.is_speech(samples)
         self._history.append(_Frame(self._processed, samples, voiced))
         self._processed += len(samples)
         self.stats.frames += 1

@@ -195,6 +195,26 @@ def test_one_utterance_per_file_with_first_sample_stamps(ros_context, make_node,
         vad.destroy_node()
 
 
+def test_silero_detector_through_the_node(ros_context, make_node, stream2: Stream) -> None:
+    pytest.importorskip('silero_vad', reason='silero-vad is not installed (requirements/bench.in)')
+    vad = start_vad(ros_context, detector='silero', frame_ms=32)
+    probe = Probe(make_node('probe'))
+    try:
+        with spinning(ros_context, vad, probe.node):
+            probe.announce()
+            probe.send_pcm(vad, stream2.pcm, T0)
+            probe.settle(vad)
+            assert wait_for(lambda: len(probe.utterances) >= 2, TIMEOUT_S), probe.utterances
+        expected = offline(stream2, vad)
+        assert [stamp_of(message) for message in probe.utterances] == pytest.approx(
+            [utterance.start_time for utterance in expected], abs=1e-6)
+        for message, (file_start, file_end) in zip(probe.utterances[:1], stream2.file_spans,
+                                                   strict=False):
+            assert file_start - 0.2 <= stamp_of(message) < file_end
+    finally:
+        vad.destroy_node()
+
+
 def test_robot_speaking_mutes_the_detector(ros_context, make_node, stream2: Stream) -> None:
     vad = start_vad(ros_context)
     probe = Probe(make_node('probe'))
