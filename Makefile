@@ -9,9 +9,10 @@ setup:
 	@scripts/bootstrap.sh
 
 ## The main job: the whole ROS pipeline (VAD -> emotion -> policy) on the example audio with the
-## shipped model; prints one JSON line per /emotion and /engage message.
+## shipped model; prints a table, one row per utterance: time, top emotion, probabilities (%),
+## latency and the engage decision (without --table: one JSON line per /emotion and /engage).
 demo: setup
-	scripts/run_isolated.sh $(VENV)/bin/ser_pipeline --audio $(DEMO_AUDIO) --rate 3
+	scripts/run_isolated.sh $(VENV)/bin/ser_pipeline --audio $(DEMO_AUDIO) --rate 3 --table
 
 ## Run the whole test suite (unit, real-ROS integration, lint and docstring checks).
 test: setup

@@ -39,6 +39,7 @@ setup(
             'ser_train = ser_ros.cli.train:main',
             'ser_evaluate = ser_ros.cli.evaluate:main',
             'ser_dataset = ser_ros.cli.dataset:main',
+            'ser_bag = ser_ros.cli.bag:main',
             'ser_study = ser_ros.cli.study:main',
             'ser_export = ser_ros.cli.export:main',
         ],

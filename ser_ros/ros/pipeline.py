@@ -8,9 +8,12 @@ node set, parameters file and remappings of ``ser_ros.ros.node_set``) in one pro
 SingleThreadedExecutor, plays the input onto the audio topic (R times real time), and prints
 each /emotion result as one JSON line on stdout (``"type": "emotion"``: utterance start and
 end in audio time, top label, every score in model order, end-to-end latency), followed by
-the policy's decision (``"type": "engage"``). Logs go to stderr. Playback never runs further
-ahead of the VAD than half its audio queue (it slows down on a busy machine rather than lose
-audio); the stamps come from the input, so the results do not depend on the speed.
+the policy's decision (``"type": "engage"``). With ``--table`` it prints a readable table
+instead: one row per utterance (its time from the start of the input, top emotion, every
+probability in percent, latency, and the engage decision that followed). Logs go to stderr.
+Playback never runs further ahead of the VAD than half its audio queue (it slows down on a
+busy machine rather than lose audio); the stamps come from the input, so the results do not
+depend on the speed.
 
 It exits by itself once the input is exhausted and every utterance has been answered: after
 the last chunk the VAD closes an utterance still open, and the program waits until every
@@ -100,6 +103,7 @@ class Feed:
 
     items: list[FeedItem]
     description: str
+    start_ns: int | None = None   # audio time of the first sample, for the table's clock
 
     @property
     def chunks(self) -> int:
@@ -125,6 +129,7 @@ def bag_feed(path: Path, topic: str | None = None) -> Feed:
     audio_format = AudioFormat()
     items = []
     first_ns: int | None = None
+    start_ns: int | None = None
     for record, message in records:
         if record.msgtype == AUDIO_INFO_TYPE:
             try:
@@ -135,6 +140,8 @@ def bag_feed(path: Path, topic: str | None = None) -> Feed:
             kind, end_ns = AUDIO_INFO, None
         elif record.topic == topic:
             stamp = message.header.stamp
+            if start_ns is None:
+                start_ns = stamp.sec * NS_PER_S + stamp.nanosec
             frames = len(message.audio.data) // audio_format.frame_bytes
             end_ns = (stamp.sec * NS_PER_S + stamp.nanosec
                       + round(frames * NS_PER_S / audio_format.sample_rate))
@@ -144,7 +151,7 @@ def bag_feed(path: Path, topic: str | None = None) -> Feed:
         first_ns = record.timestamp_ns if first_ns is None else first_ns
         items.append(FeedItem((record.timestamp_ns - first_ns) / NS_PER_S, kind, record.data,
                               end_ns))
-    feed = Feed(items, f'bag {path} ({topic})')
+    feed = Feed(items, f'bag {path} ({topic})', start_ns)
     if not feed.chunks:
         raise ValueError(f'{path}: no audio messages on {topic}')
     return feed
@@ -172,7 +179,7 @@ def audio_files_feed(files: Sequence[Path], gap_s: float, start_ns: int,
         end_ns = start_ns + offset_ns + round(len(chunk) // 2 * NS_PER_S / SAMPLE_RATE)
         items.append(FeedItem(offset_ns / NS_PER_S, 'audio', message, end_ns))
     names = ', '.join(Path(f).name for f in files)
-    return Feed(items, f'{len(files)} audio file(s): {names}')
+    return Feed(items, f'{len(files)} audio file(s): {names}', start_ns)
 
 
 def node_class(module_name: str) -> type[Node]:
@@ -210,6 +217,84 @@ def _rounded(value: float) -> float:
     return round(float(value), JSON_DECIMALS)
 
 
+class Table:
+    """Readable table of the results: one row per utterance, the engage decision beside it.
+
+    With a policy, a row waits for the decision that follows its emotion (one per emotion);
+    a decision not following an emotion (the silence timeout) gets a line of its own.
+    """
+
+    def __init__(self, print_line: Callable[[str], None], start_ns: int | None,
+                 with_policy: bool) -> None:
+        self.print_line = print_line
+        self.start_ns = start_ns
+        self.with_policy = with_policy
+        self.labels: list[str] | None = None
+        self.pending: dict[str, Any] | None = None
+        self.rows = 0
+        self.lock = threading.Lock()
+
+    def _short(self, label: str) -> str:
+        short = {name[:3] for name in self.labels or []}
+        return label[:3] if len(short) == len(self.labels or []) else label
+
+    def _clock(self, ns: int | None) -> str:
+        if ns is None:
+            return '?'
+        return f'{(ns - (self.start_ns or 0)) / NS_PER_S:.2f}'
+
+    def _header(self) -> None:
+        columns = ' '.join(f'{self._short(label):>{max(3, len(self._short(label)))}}'
+                           for label in self.labels)
+        self.print_line(f'{"#":>3}  {"time (s)":>15}  {"emotion":<9}  {columns}  '
+                        f'{"latency":>7}  decision')
+
+    def _row(self, emotion: dict[str, Any], engage: dict[str, Any] | None) -> None:
+        self.rows += 1
+        span = (f'{self._clock(emotion["start_ns"])}-{self._clock(emotion["end_ns"])}')
+        probabilities = ' '.join(
+            f'{round(100 * emotion["scores"].get(label, 0.0)):>{max(3, len(self._short(label)))}}'
+            for label in self.labels)
+        latency = ('?' if emotion['latency_s'] is None
+                   else f'{round(1000 * emotion["latency_s"])} ms')
+        decision = '-' if engage is None else _decision_text(engage)
+        self.print_line(f'{self.rows:>3}  {span:>15}  {emotion["label"]:<9}  {probabilities}  '
+                        f'{latency:>7}  {decision}')
+
+    def emotion(self, emotion: dict[str, Any]) -> None:
+        """Add one /emotion result (printed now, or with the decision that follows it)."""
+        with self.lock:
+            if self.labels is None:
+                self.labels = list(emotion['scores'])
+                self._header()
+            if self.pending is not None:
+                self._row(self.pending, None)
+            self.pending = emotion if self.with_policy else None
+            if not self.with_policy:
+                self._row(emotion, None)
+
+    def engage(self, engage: dict[str, Any]) -> None:
+        """Add one engage decision: to the waiting row, or on a line of its own."""
+        with self.lock:
+            if self.pending is not None:
+                self._row(self.pending, engage)
+                self.pending = None
+            else:
+                self.print_line(f'{"":>3}  {"":>15}  {_decision_text(engage)}')
+
+    def finish(self) -> None:
+        """Print a row still waiting for its decision."""
+        with self.lock:
+            if self.pending is not None:
+                self._row(self.pending, None)
+                self.pending = None
+
+
+def _decision_text(engage: dict[str, Any]) -> str:
+    word = 'ENGAGE' if engage['engage'] else 'LEAVE'
+    return f'{word} ({engage["reason"]})' if engage.get('reason') else word
+
+
 @dataclass
 class Monitor:
     """Counts what goes over the topics and prints the JSON lines."""
@@ -223,6 +308,7 @@ class Monitor:
     published: list[tuple[int, float]] = field(default_factory=list)   # (end_ns, monotonic)
     last_event: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    table: Table | None = None
 
     def attach(self) -> None:
         """Subscribe to utterance, emotion and engage."""
@@ -261,7 +347,7 @@ class Monitor:
             self.emotions += 1
             self.last_event = now
             start_ns = self.utterances.get(end_ns)
-        self.print_line(json.dumps({
+        record = {
             'type': 'emotion',
             'start_s': None if start_ns is None else start_ns / NS_PER_S,
             'end_s': end_ns / NS_PER_S,
@@ -270,15 +356,22 @@ class Monitor:
             'confidence': _rounded(scores.get(top, 0.0)),
             'scores': {label: _rounded(score) for label, score in scores.items()},
             'latency_s': None if latency is None else round(latency, 3),
-        }))
+        }
+        if self.table is not None:
+            self.table.emotion({**record, 'start_ns': start_ns, 'end_ns': end_ns})
+        else:
+            self.print_line(json.dumps(record))
 
     def _on_engage(self, message: Bool) -> None:
         reason = self.policy.stats()['last_reason'] if hasattr(self.policy, 'stats') else ''
         with self.lock:
             self.engages += 1
             self.last_event = time.monotonic()
-        self.print_line(json.dumps({'type': 'engage', 'engage': bool(message.data),
-                                    'reason': reason}))
+        record = {'type': 'engage', 'engage': bool(message.data), 'reason': reason}
+        if self.table is not None:
+            self.table.engage(record)
+        else:
+            self.print_line(json.dumps(record))
 
 
 def stats_of(node: Node | None) -> dict[str, Any] | None:
@@ -293,7 +386,8 @@ def stats_of(node: Node | None) -> dict[str, Any] | None:
 class Pipeline:
     """The node set, a player and a monitor in one process."""
 
-    def __init__(self, values: dict[str, str], feed: Feed, rate: float) -> None:
+    def __init__(self, values: dict[str, str], feed: Feed, rate: float,
+                 table: bool = False) -> None:
         self.feed = feed
         self.rate = rate
         self.values = values
@@ -303,8 +397,11 @@ class Pipeline:
             AudioDataStamped, values['audio_topic'], qos_for('audio').to_rclpy())
         self.info_publisher = self.node.create_publisher(AudioInfo, AUDIO_INFO,
                                                          qos_for(AUDIO_INFO).to_rclpy())
-        self.monitor = Monitor(self.node, self.nodes.get('dialogue_policy_node'),
-                               lambda line: print(line, flush=True))
+        print_line = lambda line: print(line, flush=True)  # noqa: E731
+        policy = self.nodes.get('dialogue_policy_node')
+        self.monitor = Monitor(self.node, policy, print_line,
+                               table=Table(print_line, feed.start_ns, policy is not None)
+                               if table else None)
         self.monitor.attach()
         # One executor thread: emotion_node infers on its own worker thread, so callbacks are
         # short, and a single thread moves ~2-3x more audio messages than a thread pool here.
@@ -426,6 +523,8 @@ class Pipeline:
         return self._summary(EXIT_UNFINISHED)
 
     def _summary(self, status: int) -> int:
+        if self.monitor.table is not None:
+            self.monitor.table.finish()
         emotion = stats_of(self.nodes.get('emotion_node')) or {}
         self._log(f'{len(self.monitor.utterances)} utterance(s), {self.monitor.emotions} '
                   f'emotion(s), {emotion.get("dropped", 0)} dropped, '
@@ -466,6 +565,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f'parameters file (default: {node_set.default_config_path()})')
     parser.add_argument('--audio-topic', default=None,
                         help='topic the input is played on and the VAD listens to')
+    parser.add_argument('--table', action='store_true',
+                        help='print a readable table (one row per utterance: time, emotion, '
+                        'probabilities in %%, latency, engage decision) instead of JSON lines')
     parser.add_argument('--no-policy', action='store_true',
                         help='do not start dialogue_policy_node')
     parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT_S,
@@ -517,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = None
     try:
         try:
-            pipeline = Pipeline(values, feed, arguments.rate)
+            pipeline = Pipeline(values, feed, arguments.rate, arguments.table)
         except StartupError as error:
             return _fail(f'not starting: {error}', error.exit_code)
         except ValueError as error:   # ParameterError and friends name the parameter
