@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 
 .PHONY: setup demo test lint lock clean
-DEMO_AUDIO := examples/ravdess_actor12_angry_sad_happy.flac
+DEMO_BAG := examples/demo_bag
 
 setup:
 	@scripts/bootstrap.sh
@@ -12,7 +12,7 @@ setup:
 ## shipped model; prints a table, one row per utterance: time, top emotion, probabilities (%),
 ## latency and the engage decision (without --table: one JSON line per /emotion and /engage).
 demo: setup
-	scripts/run_isolated.sh $(VENV)/bin/ser_pipeline --audio $(DEMO_AUDIO) --rate 3 --table
+	scripts/run_isolated.sh $(VENV)/bin/ser_pipeline --bag $(DEMO_BAG) --rate 3 --table
 
 ## Run the whole test suite (unit, real-ROS integration, lint and docstring checks).
 test: setup
