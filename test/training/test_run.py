@@ -121,3 +121,25 @@ def test_experiment_files_extend_a_base_file(tmp_path):
     loop.write_text('base: loop.yaml\nexperiment: x\n')
     with pytest.raises(ValueError, match='extends itself'):
         load_experiment(loop)
+
+
+def test_short_training_beats_chance_on_validation(ravdess_dir, tmp_path, capsys):
+    """A real (small) run learns: validation UA well above chance (1/7) within 25 epochs."""
+    corpus = tmp_path / 'ravdess'
+    corpus.mkdir()
+    for actor in ('Actor_01', 'Actor_02', 'Actor_03', 'Actor_04'):
+        (corpus / actor).symlink_to(ravdess_dir / actor, target_is_directory=True)
+    overrides = [f'data.root={corpus}', f'output.run_dir={tmp_path / "run"}',
+                 f'output.cache_dir={tmp_path / "cache"}', 'audio.duration_s=2.5',
+                 'model.conv_blocks=2', 'model.filters=[16, 16]', 'model.window_frames=64',
+                 'model.window_hop=32', 'model.lstm_units=32', 'model.attention_units=32',
+                 'training.max_epochs=25', 'training.patience=25', 'training.augment={}']
+    args = ['--config', str(REPO / 'config' / 'train_ravdess.yaml'), '--quiet', '--no-plots',
+            '--jobs', '2']
+    for item in overrides:
+        args += ['--set', item]
+    assert train_main(args) == 0
+    history = json.loads((tmp_path / 'run' / 'history.json').read_text())['history']
+    chance = 1 / 7
+    assert history[0]['val_ua'] < 0.2
+    assert max(record['val_ua'] for record in history) >= chance + 0.1
