@@ -15,9 +15,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import rclpy
-import rclpy.logging
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import Bool
 from vision_msgs.msg import Classification
@@ -33,7 +30,8 @@ from ser_ros.core.policy import (
     PolicyConfig,
 )
 from ser_ros.ros.diagnostics import OK, WARN, create_diagnostics_publisher, make_status
-from ser_ros.ros.params import EXIT_BAD_PARAMETER, ParameterError, Spec, declare_parameters
+from ser_ros.ros.node_main import run_node
+from ser_ros.ros.params import ParameterError, Spec, declare_parameters
 from ser_ros.ros.topics import EMOTION, ENGAGE, qos_for
 
 NODE_NAME = 'dialogue_policy_node'
@@ -190,23 +188,8 @@ class DialoguePolicyNode(Node):
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    """Run the node until Ctrl-C; return the exit status (non-zero for a bad parameter)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DialoguePolicyNode()
-        rclpy.spin(node)
-    except ParameterError as error:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'invalid configuration, not starting: '
-                                                  f'{error}')
-        return EXIT_BAD_PARAMETER
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run dialogue_policy_node until Ctrl-C; exit status 2 for a refused parameter."""
+    return run_node(DialoguePolicyNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

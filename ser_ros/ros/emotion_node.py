@@ -27,17 +27,15 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-import rclpy
-import rclpy.logging
 import torch
 from audio_common_msgs.msg import AudioDataStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from vision_msgs.msg import Classification, ObjectHypothesis
 
 from ser_ros.core.checkpoint import CheckpointError, default_model_path
 from ser_ros.core.inference import DEVICE_CHOICES, EmotionRecognizer
 from ser_ros.ros.diagnostics import ERROR, OK, WARN, create_diagnostics_publisher, make_status
+from ser_ros.ros.node_main import StartupError, run_node
 from ser_ros.ros.params import EXIT_BAD_PARAMETER, ParameterError, Spec, declare_parameters
 from ser_ros.ros.topics import EMOTION, UTTERANCE, qos_for
 
@@ -81,14 +79,6 @@ PARAMETERS = (
 )
 
 T = TypeVar('T')
-
-
-class StartupError(RuntimeError):
-    """The node cannot start (bad parameter, unusable model); carries the exit status."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class DropOldestQueue(Generic[T]):
@@ -390,21 +380,7 @@ class EmotionNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Run the node until Ctrl-C; return the exit status (non-zero when it cannot start)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = EmotionNode()
-        rclpy.spin(node)
-    except StartupError as error:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f'not starting: {error}')
-        return error.exit_code
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(EmotionNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

@@ -26,15 +26,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from ser_ros.core.pcm import MAX_CHANNELS, downmix, encode_s16le
 from ser_ros.ros.diagnostics import ERROR, OK, WARN, create_diagnostics_publisher, make_status
-from ser_ros.ros.params import ParameterError, Spec, declare_parameters, refuse
+from ser_ros.ros.node_main import run_node
+from ser_ros.ros.params import ParameterError, Spec, declare_parameters
 from ser_ros.ros.topics import AUDIO, AUDIO_INFO, qos_for
 
 NODE_NAME = 'microphone_node'
@@ -348,20 +347,7 @@ class MicrophoneNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Run microphone_node until Ctrl-C; exit status 2 for a refused parameter."""
-    rclpy.init(args=args)
-    node: MicrophoneNode | None = None
-    try:
-        node = MicrophoneNode()
-        rclpy.spin(node)
-    except ParameterError as error:
-        return refuse(NODE_NAME, error)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(MicrophoneNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

@@ -57,7 +57,7 @@ from ser_ros.bags import (
 from ser_ros.core.audio import load_audio
 from ser_ros.core.pcm import encode_s16le
 from ser_ros.ros import node_set
-from ser_ros.ros.emotion_node import StartupError
+from ser_ros.ros.node_main import StartupError
 from ser_ros.ros.params import EXIT_BAD_PARAMETER
 from ser_ros.ros.topics import (
     AUDIO_INFO,

@@ -35,11 +35,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import rclpy
-import rclpy.logging
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
@@ -56,7 +53,8 @@ from ser_ros.core.pcm import (
 from ser_ros.core.segmenter import Segmenter, SegmenterConfig, Utterance
 from ser_ros.core.voice_activity import DETECTORS
 from ser_ros.ros.diagnostics import ERROR, OK, WARN, create_diagnostics_publisher, make_status
-from ser_ros.ros.params import ParameterError, Spec, declare_parameters, refuse
+from ser_ros.ros.node_main import run_node
+from ser_ros.ros.params import ParameterError, Spec, declare_parameters
 from ser_ros.ros.topics import AUDIO, AUDIO_INFO, IS_SPEAKING, ROBOT_SPEAKING, UTTERANCE, qos_for
 
 NODE_NAME = 'vad_node'
@@ -451,20 +449,7 @@ class VadNode(Node):
 
 def main(args: Sequence[str] | None = None) -> int:
     """Run vad_node until Ctrl-C; exit status 2 for a refused parameter."""
-    rclpy.init(args=args)
-    node: VadNode | None = None
-    try:
-        node = VadNode()
-        rclpy.spin(node)
-    except ParameterError as error:
-        return refuse(NODE_NAME, error)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(VadNode, NODE_NAME, args)
 
 
 if __name__ == '__main__':

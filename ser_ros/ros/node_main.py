@@ -1,0 +1,47 @@
+"""The one ``main()`` body of every node: init, spin until Ctrl-C, clean shutdown, exit status.
+
+A refused parameter exits with ``EXIT_BAD_PARAMETER`` after one clear log line; a node that
+cannot start for another reason raises :class:`StartupError` with its own exit status. Ctrl-C
+and an external shutdown end the node quietly (no traceback), on Humble as on newer releases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import rclpy
+import rclpy.logging
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from ser_ros.ros.params import ParameterError, refuse
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (bad parameter, unusable model); carries the exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_node(make_node: Callable[[], Node], node_name: str,
+             args: Sequence[str] | None = None) -> int:
+    """Create the node, spin it until Ctrl-C or shutdown, and return the process exit status."""
+    rclpy.init(args=args)
+    node: Node | None = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except ParameterError as error:
+        return refuse(node_name, error)
+    except StartupError as error:
+        rclpy.logging.get_logger(node_name).fatal(f'not starting: {error}')
+        return error.exit_code
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
