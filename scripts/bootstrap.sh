@@ -20,6 +20,14 @@ inputs_hash() {
   } | sha256sum | cut -d' ' -f1
 }
 
+pip_install() {
+  # pip with the pinned versions; the machine's extra package indexes that do not exist here
+  # make pip warn once per package, which says nothing about this project.
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -c requirements/constraints.txt "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 ensure_portaudio() {
   # sounddevice loads PortAudio at import; Debian ships it as libportaudio2.
   if ldconfig -p 2>/dev/null | grep 'libportaudio\.so\.2' >/dev/null; then
@@ -61,26 +69,20 @@ fi
 rm -f "$stamp"
 
 say "installing pinned packages (requirements/constraints.txt)"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  -c requirements/constraints.txt \
-  -r requirements/base.in -r requirements/build.in -r requirements/test.in \
-  2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+pip_install -r requirements/base.in -r requirements/build.in -r requirements/test.in
 
 say "installing the peer-benchmark packages (requirements/bench.in)"
 # silero-vad's declared extras would replace the CPU torch: it goes in without dependencies
 # (it needs only torch and packaging, installed above).
 grep -v '^silero-vad' requirements/bench.in > "$venv/.bench-no-silero.in"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  -c requirements/constraints.txt -r "$venv/.bench-no-silero.in"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
-  -c requirements/constraints.txt "$(grep '^silero-vad' requirements/bench.in)"
+pip_install -r "$venv/.bench-no-silero.in"
+pip_install --no-deps "$(grep '^silero-vad' requirements/bench.in)"
 
 say "building message packages that are not importable yet"
 scripts/build_interfaces.sh "$venv"
 
 say "installing ser_ros (editable)"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
-  2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+pip_install --no-deps --no-build-isolation -e .
 
 register_share_directory
 
