@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Rerun the paper's study tables (ser_study, config/study.yaml) on a lent GPU machine: every row
 # of every named table trains in its own process at the same time on the one GPU; the rows'
-# records are then merged into one Markdown table per study table in $OUT.
+# records are then merged into one Markdown table per study table in $OUT. BUDGET_S is each row's
+# training time; leave room for start-up and feature extraction (about 4 minutes with 18 rows on
+# 16 cores in the first run) under the call's limit. Rerunning resumes every row from its last
+# epoch (BUDGET_S 1: one more epoch, then the test evaluation).
 # Same carried inputs as scripts/device_train.sh (.whl wheels, .devdata corpus).
 #   command: bash scripts/device_study.sh "table3 table4 table2" BUDGET_S COMMIT [ser_study args]
 set -u
@@ -14,7 +17,15 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 out=${OUT:-/tmp/study_out}; mkdir -p "$out/rows"
-args=(--runs /tmp/study_runs --quiet
+all_rows=0
+for table in $tables; do
+  all_rows=$((all_rows + $(python3 -c "
+from ser_ros.training.study import load_study
+print(len(load_study('config/study.yaml').tables['$table'].rows))")))
+done
+# Each row extracts its features with its share of the cores, not all of them.
+jobs=$(( $(nproc) / all_rows )); [ "$jobs" -ge 1 ] || jobs=1
+args=(--runs /tmp/study_runs --jobs "$jobs"
       --set data.root=.devdata/ravdess-16k --set output.cache_dir=/tmp/cache
       --set training.time_budget_s="$budget" --set training.threads=1 "$@")
 for table in $tables; do

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', default='docs/study', help='folder for <table>.md and .json')
     parser.add_argument('--runs', help="folder for the rows' run folders (default: the study "
                                        "file's output_root)")
+    parser.add_argument('--jobs', type=int, default=0,
+                        help='processes for feature extraction (0: all cores)')
     parser.add_argument('--quiet', action='store_true', help='no progress output')
     return parser
 
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.runs:
             study = replace(study, output_root=Path(args.runs))
         records = run_table(study, args.table, args.quick, args.rows, args.overrides,
-                            progress=not args.quiet)
+                            progress=not args.quiet, jobs=args.jobs)
         target = write_table(study.tables[args.table], records, command, args.out)
     except ValueError as error:
         print(f'ser_study: {error}', file=sys.stderr)

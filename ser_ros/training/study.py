@@ -87,7 +87,7 @@ def row_experiment(study: Study, table: StudyTable, row: StudyRow, quick: bool,
 
 
 def run_table(study: Study, key: str, quick: bool = False, rows: Sequence[str] = (),
-              extra: Sequence[str] = (), progress: bool = True,
+              extra: Sequence[str] = (), progress: bool = True, jobs: int = 0,
               runner: Callable[[Experiment], RunResult] | None = None) -> list[dict[str, Any]]:
     """Run the rows of table ``key`` (all, or those named in ``rows``); return one record each."""
     if key not in study.tables:
@@ -98,7 +98,7 @@ def run_table(study: Study, key: str, quick: bool = False, rows: Sequence[str] =
     if unknown:
         raise ValueError(f'{key} has no rows {unknown}; rows: {", ".join(known)}')
     runner = runner or (lambda experiment: run_experiment(experiment, progress=progress,
-                                                          plots=False))
+                                                          jobs=jobs, plots=False))
     records = []
     for row in table.rows:
         if rows and row.id not in rows:
