@@ -8,10 +8,14 @@ with and without BatchNorm folding (``fuse_for_inference``), in fp32 and under b
 Weights come from ``--model`` (loaded into both convolution layouts: their weights are the same
 tensors) or are random (latency does not depend on the values).
 
+Like :class:`~ser_ros.core.inference.EmotionRecognizer`, it first asks glibc to keep freed
+memory mapped (``ser_ros.core.heap``); ``--heap default`` leaves glibc as it is, to show what
+the page faults of fresh tensors cost.
+
 Prints a table on stderr and one JSON object on stdout. Other work on the machine (a training
 run, say) inflates every number: the load average is recorded before and after.
 
-    .venv/bin/python bench/inference.py [--model PATH] [--iterations 50] [--quick]
+    .venv/bin/python bench/inference.py [--model PATH] [--iterations 50] [--heap default] [--quick]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import torch
 from ser_ros.core.audio import AudioConfig, load_audio
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
+from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.inference import bf16_supported
 from ser_ros.core.model import ModelConfig, SerNet, count_parameters, fuse_for_inference
 
@@ -56,6 +61,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--warm-up', type=int, default=5, help='untimed runs per setting')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads (default: torch default, all cores)')
+    parser.add_argument('--heap', choices=('retain', 'default'), default='retain',
+                        help="retain: keep freed memory mapped, as the recogniser does; "
+                             "default: glibc's own thresholds")
     parser.add_argument('--quick', action='store_true', help='5 runs after 2 warm-ups (CI)')
     args = parser.parse_args()
     if args.quick:
@@ -150,6 +158,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time every setting; return the JSON-able result."""
     if args.threads:
         torch.set_num_threads(args.threads)
+    heap_retained = args.heap == 'retain' and retain_freed_memory()
     load_before = os.getloadavg()[0]
     speech = utterances(args.data, FILES_USED)
     front_end, built, weights = networks(args)
@@ -177,6 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         'model_parameters': count_parameters(next(iter(built.values()))),
         'feature_shape': list(front_end.feature_shape), 'utterance_s': front_end.audio.duration_s,
         'iterations': args.iterations, 'warm_up': args.warm_up, 'files': len(speech),
+        'heap_retained': heap_retained,
         'bf16_skipped': None if len(precisions) == 2 else 'no native bfloat16 on this CPU',
         'machine': machine(), 'load_avg_1m_before': round(load_before, 2),
         'load_avg_1m_after': round(os.getloadavg()[0], 2), 'results': results,
@@ -200,6 +210,7 @@ def table(result: dict[str, Any]) -> str:
     lines.append(f"{machine_info['cpu']}, {machine_info['torch_threads']} torch threads, "
                  f"load average {result['load_avg_1m_before']} -> {result['load_avg_1m_after']}; "
                  f"{result['iterations']} runs after {result['warm_up']} warm-ups; "
+                 f"heap {'retained' if result['heap_retained'] else 'glibc default'}; "
                  f"target p95 <= {TARGET_P95_MS:g} ms")
     return '\n'.join(lines)
 

@@ -18,6 +18,7 @@ import torch
 from ser_ros.core.audio import load_audio
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.core.features import FrontEnd
+from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.model import SerNet, fuse_for_inference
 
 DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
@@ -77,6 +78,8 @@ class EmotionRecognizer:
             )
             bf16 = False
         self._bf16 = bf16
+        if self._device.type == 'cpu':
+            retain_freed_memory()
         self._model = fuse_for_inference(model).to(self._device)
         self._front_end = front_end
         self._labels = tuple(labels)

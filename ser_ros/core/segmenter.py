@@ -11,6 +11,12 @@ into utterances, the same way for either detector:
   are voiced; the utterance is closed after ``hangover_ms`` more frames without a new onset,
   and ends at the last voiced frame before the pause. An onset during the hangover continues
   the same utterance.
+- Energy gate: a frame the detector calls voiced still counts as silence when it is more than
+  ``end_trim_db`` below the loudest frame of the open utterance, or less than
+  ``noise_margin_db`` above the background (the median power of the last ``noise_window_ms``
+  of frames the detector called silence). webrtcvad keeps 60-100 ms of frames voiced after
+  speech stops (its overhang), so without the gate every utterance ends, and is decided,
+  that much after the acoustic end.
 - Speech shorter than ``min_utterance_ms`` is dropped (counted); speech longer than
   ``max_utterance_ms`` is split into consecutive pieces (none dropped).
 
@@ -58,8 +64,9 @@ class SegmenterConfig:
     """Parameters of the segmenter; defaults tuned for a care robot listening to one patient.
 
     With the defaults the end of an utterance is decided 260 ms after its last voiced frame
-    (``decision_delay_ms``): 60 ms for the offset window to empty plus 200 ms hangover.
-    webrtcvad itself keeps a frame voiced 60-100 ms past the acoustic end of speech.
+    (``decision_delay_ms``): 60 ms for the offset window to empty plus 200 ms hangover. The
+    energy gate puts that last voiced frame at the acoustic end of speech, not 60-100 ms later
+    where webrtcvad's own overhang would put it.
 
     ``detector='silero'`` needs ``frame_ms=32`` (Silero VAD's window); the smoothing settings
     are in ms or frames and are shared: with 32 ms frames the onset window spans 320 ms and the
@@ -94,6 +101,17 @@ class SegmenterConfig:
     # with 300 ms (decided 400 ms after the speech), 5.3% with 100-160 ms. A cut sentence
     # gives two emotion results instead of one; nothing is lost.
     hangover_ms: float = 200.0
+    # Energy gate (0 turns either test off). 35 dB under the utterance's loudest frame is the
+    # level where a RAVDESS sentence's last syllable has faded into the room tone. 1 dB over
+    # the background: 20 ms frames of steady noise vary by about +-0.4 dB, and a faded syllable
+    # buried in the noise adds little more. On 40 random RAVDESS sentences with 1.5 s gaps
+    # the ends came within 50 ms of the true ends for 98% of them clean and 95% under white
+    # noise at 20 dB SNR (2% and 12% without the gate); a 0.5 dB margin gave 85% in noise,
+    # 1.5 dB cut the buried last word of one sentence (380 ms). One second of silent frames
+    # follows a changing background without reacting to a single loud frame.
+    end_trim_db: float = 35.0
+    noise_margin_db: float = 1.0
+    noise_window_ms: float = 1000.0
     # 300 ms of speech at least: coughs, clicks and door bangs are shorter; a word shorter
     # than that carries too little prosody to classify.
     min_utterance_ms: float = 300.0
@@ -117,9 +135,12 @@ class SegmenterConfig:
         _check_int('onset_frames', self.onset_frames, 1, self.onset_window)
         _check_int('offset_window', self.offset_window, 1)
         _check_int('offset_frames', self.offset_frames, 0, self.offset_window - 1)
-        for name in ('pre_roll_ms', 'hangover_ms', 'min_utterance_ms'):
+        for name in ('pre_roll_ms', 'hangover_ms', 'min_utterance_ms', 'end_trim_db',
+                     'noise_margin_db'):
             _check_number(name, getattr(self, name), 0.0)
         _check_number('max_gap_ms', self.max_gap_ms, 0.0, strict=True)
+        _check_number('noise_window_ms', self.noise_window_ms, float(self.frame_ms),
+                      reason='one frame')
         _check_int('output_rate', self.output_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
         shortest = max(self.min_utterance_ms,
                        self.pre_roll_ms + (self.onset_window + 1) * self.frame_ms)
@@ -140,6 +161,11 @@ class SegmenterConfig:
     def hangover_frames(self) -> int:
         """Whole frames of hangover (``hangover_ms`` rounded up to frames)."""
         return _frames(self.hangover_ms, self.frame_ms)
+
+    @property
+    def noise_frames(self) -> int:
+        """Frames in the background estimate (``noise_window_ms`` rounded up to frames)."""
+        return _frames(self.noise_window_ms, self.frame_ms)
 
     @property
     def decision_delay_ms(self) -> float:
@@ -190,6 +216,7 @@ class SegmenterStats:
 
     frames: int = 0
     voiced_frames: int = 0
+    gated_frames: int = 0
     utterances: int = 0
     splits: int = 0
     dropped_short: int = 0
@@ -203,6 +230,7 @@ class _Frame:
     start: int
     samples: np.ndarray
     voiced: bool
+    power: float
 
 
 @dataclass
@@ -213,6 +241,8 @@ class _Open:
     start_time: float
     speech_start: int
     continues: bool
+    # Mean square of the loudest voiced frame so far: the reference of the end_trim_db gate.
+    peak_power: float = 0.0
     frames: list[np.ndarray] = field(default_factory=list)
     # Set while trailing (pausing): where the utterance ends if the pause lasts the hangover.
     end_candidate: int | None = None
@@ -325,10 +355,21 @@ class Segmenter:
         self._history: deque[_Frame] = deque(maxlen=cfg.pre_roll_frames + cfg.onset_window)
         self._onset_votes: deque[bool] = deque(maxlen=cfg.onset_window)
         self._offset_votes: deque[bool] = deque(maxlen=cfg.offset_window)
+        self._background: deque[float] = deque(maxlen=cfg.noise_frames)
         self._last_end = 0
         self._last_voiced_end = 0
         self._open: _Open | None = None
         self._started = False
+
+    def _below_gate(self, power: float) -> bool:
+        """Whether a frame of mean square ``power`` is too weak to count as speech."""
+        cfg = self.config
+        if cfg.noise_margin_db > 0 and self._background:
+            if power < float(np.median(self._background)) * _db_ratio(cfg.noise_margin_db):
+                return True
+        if cfg.end_trim_db > 0 and self._open is not None:
+            return power < self._open.peak_power / _db_ratio(cfg.end_trim_db)
+        return False
 
     def _predicted_time(self) -> float:
         index, time = self._anchors[-1]
@@ -382,13 +423,20 @@ class Segmenter:
     def _step(self, samples: np.ndarray) -> list[Utterance]:
         """Classify one frame and advance the onset/offset state machine."""
         cfg = self.config
-        voiced = self._classifier.is_speech(samples)
-        self._history.append(_Frame(self._processed, samples, voiced))
+        power = float(np.dot(samples, samples)) / len(samples)
+        detected = self._classifier.is_speech(samples)
+        voiced = detected and not self._below_gate(power)
+        if not detected and self._open is None:
+            self._background.append(power)
+        self._history.append(_Frame(self._processed, samples, voiced, power))
         self._processed += len(samples)
         self.stats.frames += 1
         self.stats.voiced_frames += int(voiced)
+        self.stats.gated_frames += int(detected and not voiced)
         if voiced:
             self._last_voiced_end = self._processed
+            if self._open is not None:
+                self._open.peak_power = max(self._open.peak_power, power)
         self._onset_votes.append(voiced)
         self._offset_votes.append(voiced)
         onset = sum(self._onset_votes) >= cfg.onset_frames
@@ -419,8 +467,9 @@ class Segmenter:
         earliest = max(speech_start - self._pre_roll_samples, self._last_end)
         frames = [frame for frame in self._history if frame.start >= earliest]
         start = frames[0].start
+        peak = max(frame.power for frame in window if frame.voiced)
         self._open = _Open(start=start, start_time=self._time_at(start),
-                           speech_start=speech_start, continues=False,
+                           speech_start=speech_start, continues=False, peak_power=peak,
                            frames=[frame.samples for frame in frames])
         self._changes.append(SpeakingChange(True, self._time_at(self._processed)))
 
@@ -431,11 +480,18 @@ class Segmenter:
             return []
         if opened.end_candidate is not None:
             return self._close(opened.end_candidate)
-        piece = self._emit(opened, self._processed, split=True)
+        if self._last_voiced_end < self._processed:
+            # A silent frame may be the end of the speech, which the offset smoothing decides
+            # within a few frames: split only once the speech goes on.
+            return []
+        size = self.config.frame_samples
+        cut = opened.start + math.ceil(self._max_samples / size) * size
+        after_cut = (self._processed - cut) // size
+        piece = self._emit(opened, cut, split=True)
         self.stats.splits += 1
-        now = self._processed
-        self._open = _Open(start=now, start_time=self._time_at(now), speech_start=now,
-                           continues=True)
+        self._open = _Open(start=cut, start_time=self._time_at(cut), speech_start=cut,
+                           continues=True, peak_power=opened.peak_power,
+                           frames=opened.frames[len(opened.frames) - after_cut:])
         return [piece]
 
     def _close(self, end: int) -> list[Utterance]:
@@ -469,6 +525,10 @@ class Segmenter:
 
 # Time stamps closer than this (in input samples) to the predicted time add no clock anchor.
 _ANCHOR_TOLERANCE_SAMPLES = 0.5
+
+
+def _db_ratio(decibels: float) -> float:
+    return 10.0 ** (decibels / 10.0)
 
 
 def _frames(ms: float, frame_ms: int) -> int:

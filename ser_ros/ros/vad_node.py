@@ -135,6 +135,13 @@ PARAMETERS = (
          low=0.0, high=2000.0),
     Spec('hangover_ms', _DEFAULTS.hangover_ms, 'pause after speech before the utterance is '
          'closed, ms (bridges pauses between words)', low=0.0, high=5000.0),
+    Spec('end_trim_db', _DEFAULTS.end_trim_db, 'a voiced frame this many dB under the loudest '
+         'frame of its utterance counts as silence (trims the VAD overhang); 0: off',
+         low=0.0, high=120.0),
+    Spec('noise_margin_db', _DEFAULTS.noise_margin_db, 'a voiced frame less than this many dB '
+         'over the background level counts as silence; 0: off', low=0.0, high=40.0),
+    Spec('noise_window_ms', _DEFAULTS.noise_window_ms, 'the background level is the median '
+         'power of the silent frames of this last stretch, ms', low=10.0, high=60000.0),
     Spec('min_utterance_ms', _DEFAULTS.min_utterance_ms, 'shorter speech (coughs, clicks) is '
          'dropped and counted, ms', low=0.0, high=10000.0),
     Spec('max_utterance_ms', _DEFAULTS.max_utterance_ms, 'longer speech is split into pieces of '
@@ -153,8 +160,8 @@ PARAMETERS = (
 
 _SEGMENTER_FIELDS = ('detector', 'aggressiveness', 'silero_threshold', 'frame_ms',
                      'onset_window', 'onset_frames', 'offset_window', 'offset_frames',
-                     'pre_roll_ms', 'hangover_ms', 'min_utterance_ms', 'max_utterance_ms',
-                     'max_gap_ms')
+                     'pre_roll_ms', 'hangover_ms', 'end_trim_db', 'noise_margin_db',
+                     'noise_window_ms', 'min_utterance_ms', 'max_utterance_ms', 'max_gap_ms')
 
 
 def segmenter_config(values: dict) -> SegmenterConfig:

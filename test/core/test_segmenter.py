@@ -10,6 +10,7 @@ import pytest
 import soundfile
 import soxr
 
+from ser_ros.bag_tools import add_noise, compose
 from ser_ros.core.segmenter import Segmenter, SegmenterConfig, Utterance
 
 RATE = 16000
@@ -83,15 +84,44 @@ def test_one_utterance_per_sentence_covering_its_speech(stream) -> None:
         assert np.array_equal(utterance.samples, audio[first:first + len(utterance.samples)])
         assert len(utterance.samples) == round(utterance.duration * RATE)
         assert utterance.sample_rate == RATE
-        # Decided decision_delay_ms after the last voiced frame, or up to one offset window
-        # later when a stray voiced frame sits in the pause.
+        # Decided decision_delay_ms after the last voiced frame; a stray voiced frame at the
+        # end of the speech can make that shorter (down to the hangover plus one frame), one
+        # inside the pause up to one offset window longer.
         config = segmenter.config
         delay = utterance.decided_time - utterance.end_time
-        assert config.decision_delay_ms / 1000 - 1e-6 <= delay <= (
+        print(f'end error {utterance.end_time - end:+.3f} s, delay {delay:.3f} s')
+        assert (config.hangover_frames + 1) * config.frame_ms / 1000 - 1e-6 <= delay <= (
             config.decision_delay_ms + config.offset_window * config.frame_ms) / 1000 + 1e-6
         assert not utterance.split and not utterance.continues
     assert segmenter.stats.utterances == len(extents)
     assert segmenter.stats.dropped_short == 0
+
+
+@pytest.mark.parametrize('snr_db', [None, 20.0])
+def test_energy_gate_puts_ends_at_the_true_end_of_speech(sentences, snr_db) -> None:
+    # A bag-like stream: trimmed sentences in digital silence, optionally under white noise.
+    stream, spans = compose(sentences, RATE, GAP_S)
+    if snr_db is not None:
+        stream = add_noise(stream, spans, snr_db, 'white', seed=1)
+    gated, _ = run(stream)
+    plain, _ = run(stream, config=SegmenterConfig(end_trim_db=0.0, noise_margin_db=0.0))
+
+    def last_pieces(out: list[Utterance]) -> list[Utterance]:
+        # The last utterance within each sentence (a long pause may cut one in two).
+        return [max((u for u in out if u.start_time - T0 < end / RATE
+                     and start / RATE < u.end_time - T0), key=lambda u: u.end_time)
+                for start, end in spans]
+
+    true_ends = np.array([end for _, end in spans]) / RATE
+    gated_last, plain_last = last_pieces(gated), last_pieces(plain)
+    gated_errors = np.array([u.end_time for u in gated_last]) - T0 - true_ends
+    plain_errors = np.array([u.end_time for u in plain_last]) - T0 - true_ends
+    # Without the gate webrtcvad's overhang puts every end (and its decision) late.
+    assert np.median(plain_errors) >= 0.04, plain_errors
+    assert np.all(np.abs(gated_errors) <= 0.1), gated_errors
+    assert np.median(np.abs(gated_errors)) <= 0.02, gated_errors
+    assert all(g.decided_time < p.decided_time
+               for g, p in zip(gated_last, plain_last, strict=True))
 
 
 def test_speaking_changes_bracket_each_utterance(stream) -> None:

@@ -32,11 +32,9 @@ START_S = 1_700_000_000.0
 # Four actors, four emotions; short sentences keep the test fast.
 UTTERANCES = ('Actor_03/03-01-05-02-01-01-03', 'Actor_08/03-01-04-01-02-01-08',
               'Actor_13/03-01-03-02-01-02-13', 'Actor_20/03-01-06-01-02-02-20')
+# The truth ends where a file's energy falls 35 dB under its loudest frame.
 END_TOLERANCE_S = 0.05
-# The truth ends where a file's energy falls 35 dB under its loudest frame; webrtcvad keeps
-# the decaying tail after that voiced for a few more frames (measured on RAVDESS: +20..+90 ms
-# for single frames, the utterance end +70..+120 ms). Early ends get the plain 50 ms.
-VAD_TAIL_S = 0.08
+NOISY_EARLY_END_S = 0.1
 RESULT_TIMEOUT_S = 40.0
 REPLAY_RATE = 4.0
 
@@ -134,7 +132,8 @@ def test_each_utterance_gives_one_emotion_equal_to_offline(
         assert stamp_s(emotion) == pytest.approx(end_s, abs=1e-6)
         errors.append(stamp_s(emotion) - span.end_s)
         assert emotion.header.frame_id == 'microphone'
-    assert all(-END_TOLERANCE_S <= e <= END_TOLERANCE_S + VAD_TAIL_S for e in errors), errors
+    print('stamp - true end (s):', [round(e, 3) for e in errors])
+    assert all(abs(e) <= END_TOLERANCE_S for e in errors), errors
 
 
 @pytest.mark.timeout(120)
@@ -161,6 +160,13 @@ def test_white_noise_at_20_db_loses_nothing_and_adds_nothing(
         assert any(overlaps((span.start_s, span.end_s), s) for s in spans), (span, spans)
     for s in spans:      # no phantom from the noise between utterances
         assert any(overlaps((t.start_s, t.end_s), s) for t in truth), (s, truth)
+    # Each sentence's last piece ends near its true end: the noise after it is not taken for
+    # speech. A faded last syllable under the noise cannot be told from it, so ends may come
+    # up to NOISY_EARLY_END_S early.
+    errors = [max(s[1] for s in spans if overlaps((t.start_s, t.end_s), s)) - t.end_s
+              for t in truth]
+    print('stamp - true end in noise (s):', [round(e, 3) for e in errors])
+    assert all(-NOISY_EARLY_END_S <= e <= END_TOLERANCE_S for e in errors), errors
 
 
 def test_build_refuses_bad_input_clearly(tmp_path: Path, ravdess_files: list[Path],
