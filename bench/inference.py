@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +46,8 @@ from ser_ros.core.model import ModelConfig, SerNet, count_parameters, fuse_for_i
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
 PAPER_CONFIG = ModelConfig(num_classes=7, num_features=128, num_frames=626)
-SHARED_VARIANTS = (0, 2)
+# The shipped layout first: later settings run with glibc thresholds the earlier ones raised.
+SHARED_VARIANTS = (2, 0)
 TARGET_P95_MS = 20.0
 FILES_USED = 16
 MS = 1000.0
@@ -109,13 +111,16 @@ def time_setting(front_end: FrontEnd, network: torch.nn.Module, bf16: bool,
 
     for index in range(warm_up):
         one(index)
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for index in range(iterations):
         extract, forward = one(index)
         features_laps.append(extract)
         network_laps.append(forward)
         total_laps.append(extract + forward)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
     return {'features_ms': percentiles(features_laps), 'network_ms': percentiles(network_laps),
-            'total_ms': percentiles(total_laps)}
+            'total_ms': percentiles(total_laps),
+            'page_faults_per_run': round(faults / iterations, 1)}
 
 
 def networks(args: argparse.Namespace) -> tuple[FrontEnd | None, dict[int, SerNet], str]:
@@ -196,12 +201,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     """Short human-readable table of p50/p95 per setting."""
     header = ('shared', 'fusion', 'precision', 'features p50/p95', 'network p50/p95',
-              'total p50/p95 ms')
+              'total p50/p95 ms', 'faults/run')
     rows = [header]
     for item in result['results']:
         rows.append((str(item['shared_blocks']), item['fusion'], item['precision'],
                      *(f"{item[key]['p50']:.1f} / {item[key]['p95']:.1f}"
-                       for key in ('features_ms', 'network_ms', 'total_ms'))))
+                       for key in ('features_ms', 'network_ms', 'total_ms')),
+                     f"{item['page_faults_per_run']:.0f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ['  '.join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
              for row in rows]

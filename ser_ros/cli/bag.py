@@ -291,7 +291,14 @@ class Player:
                     - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            publisher.publish(record.data)
+            try:
+                publisher.publish(record.data)
+            except Exception:
+                # Ctrl-C can invalidate the context between stop() and publish (rclpy raises
+                # its private RCLError): that is the end of the replay, not an error.
+                if stop is not None and stop():
+                    break
+                raise
             count += 1
         self.published += count
         return count
