@@ -5,7 +5,10 @@ Times optimiser steps (batch 16, Adam, cross-entropy) of the network in
 of 960 utterances (the paper's 80% of 1,200 files here). fp32 and bf16 autocast side by side,
 and the reference per-window convolution (``shared_blocks=0``) next to the shipped setting.
 
-    .venv/bin/python bench/train_epoch.py [--steps 8] [--quick]
+Like ``ser_train`` on CPU it first asks glibc to keep freed memory mapped
+(``ser_ros.core.heap``); ``--heap default`` shows the cost of the page faults without that.
+
+    .venv/bin/python bench/train_epoch.py [--steps 8] [--heap default] [--quick]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.inference import bf16_supported
 from ser_ros.core.model import ModelConfig, SerNet
 from ser_ros.data.registry import load_corpus
@@ -70,9 +74,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=str(REPO / 'config' / 'train_ravdess.yaml'))
     parser.add_argument('--steps', type=int, default=6)
+    parser.add_argument('--heap', choices=('retain', 'default'), default='retain',
+                        help="retain: keep freed memory mapped, as ser_train does on CPU; "
+                             "default: glibc's own thresholds")
     parser.add_argument('--quick', action='store_true', help='2 steps: checks it runs')
     args = parser.parse_args()
     steps = 2 if args.quick else args.steps
+    heap_retained = args.heap == 'retain' and retain_freed_memory()
     experiment = load_experiment(args.config)
     batch_size = experiment.training.batch_size
     features = _batch_features(experiment, batch_size)
@@ -94,6 +102,7 @@ def main() -> None:
     print(json.dumps({'benchmark': 'train_epoch', 'epoch_utterances': EPOCH_UTTERANCES,
                       'batch_size': batch_size, 'steps': steps,
                       'threads': torch.get_num_threads(), 'torch': torch.__version__,
+                      'heap_retained': heap_retained,
                       'results': results}))
     print(f'\n{"model":32} {"precision":9} {"step s":>7} {"epoch s":>8}')
     for row in results:

@@ -226,6 +226,10 @@ class WindowEncoder(nn.Module):
                       config.activation, config.dropout)
             for i in range(config.conv_blocks)
         ))
+        # Channels-last weights: with a one-channel input only the weights' layout tells the
+        # first convolution to write channels-last maps, which every later layer then keeps
+        # (a bf16 training step 1.13 -> 0.84 s on the 2-core CPU, mostly the first max-pool).
+        self.blocks.to(memory_format=torch.channels_last)
         # Global average over whatever spatial extent the pools leave (1 x 1 for the paper's
         # 4 blocks on 128 x 128, an identity there), so the BLSTM input is always the last
         # filter count whatever the depth or input shape.
