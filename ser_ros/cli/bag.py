@@ -291,14 +291,7 @@ class Player:
                     - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            try:
-                publisher.publish(record.data)
-            except Exception:
-                # Ctrl-C can invalidate the context between stop() and publish (rclpy raises
-                # its private RCLError): that is the end of the replay, not an error.
-                if stop is not None and stop():
-                    break
-                raise
+            publisher.publish(record.data)
             count += 1
         self.published += count
         return count
@@ -362,6 +355,11 @@ def _replay(arguments: argparse.Namespace) -> int:
         print(f'published {player.published} message(s)', file=sys.stderr, flush=True)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C shuts the context down under a publish or an acknowledgement wait, and rclpy
+        # raises its private RCLError there: that is the end of the replay, not an error.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()
