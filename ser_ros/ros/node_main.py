@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import rclpy
 import rclpy.logging
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from ser_ros.ros.params import ParameterError, refuse
@@ -29,10 +29,14 @@ def run_node(make_node: Callable[[], Node], node_name: str,
              args: Sequence[str] | None = None) -> int:
     """Create the node, spin it until Ctrl-C or shutdown, and return the process exit status."""
     rclpy.init(args=args)
+    # Made before the node: a Ctrl-C while the node starts then ends spin() quietly, where
+    # rclpy.spin() would fail to make its executor on the already shut-down context.
+    executor = SingleThreadedExecutor()
     node: Node | None = None
     try:
         node = make_node()
-        rclpy.spin(node)
+        executor.add_node(node)
+        executor.spin()
     except ParameterError as error:
         return refuse(node_name, error)
     except StartupError as error:
@@ -40,7 +44,13 @@ def run_node(make_node: Callable[[], Node], node_name: str,
         return error.exit_code
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # rclpy raises its private RCLError from any call made after Ctrl-C shut the context
+        # down (here, while the node was still starting): a stop, not a failure.
+        if rclpy.ok():
+            raise
     finally:
+        executor.shutdown()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
