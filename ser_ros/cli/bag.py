@@ -326,40 +326,34 @@ def replay(arguments: argparse.Namespace) -> int:
 
 def _replay(arguments: argparse.Namespace) -> int:
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from rclpy.node import Node
+
+    from ser_ros.ros.node_main import stopping_quietly
 
     rclpy.init(args=[PROGRAM])
     node = None
     try:
-        from rclpy.node import Node
-
-        node = Node('ser_bag_player')
-        try:
-            player = Player(node, arguments.bag, None if arguments.fast else arguments.rate,
-                            arguments.topics)
-        except (OSError, ValueError, KeyError) as error:
-            return _fail(f'cannot replay {arguments.bag}: {error}')
-        lonely = player.wait_for_subscribers(arguments.wait)
-        if lonely:
-            print(f'{PROGRAM}: no subscriber on {", ".join(lonely)} after {arguments.wait:g} s;'
-                  ' playing anyway', file=sys.stderr, flush=True)
-        speed = 'as fast as acknowledged' if arguments.fast else f'{arguments.rate:g}x'
-        print(f'playing {len(player.records)} message(s) from {arguments.bag} at {speed}'
-              f'{" in a loop" if arguments.loop else ""}', file=sys.stderr, flush=True)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        while True:
-            player.play_once(lambda: not rclpy.ok())
-            if not arguments.loop or not rclpy.ok():
-                break
-        player.drain()
-        print(f'published {player.published} message(s)', file=sys.stderr, flush=True)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # Ctrl-C shuts the context down under a publish or an acknowledgement wait, and rclpy
-        # raises its private RCLError there: that is the end of the replay, not an error.
-        if rclpy.ok():
-            raise
+        with stopping_quietly():
+            node = Node('ser_bag_player')
+            try:
+                player = Player(node, arguments.bag,
+                                None if arguments.fast else arguments.rate, arguments.topics)
+            except (OSError, ValueError, KeyError) as error:
+                return _fail(f'cannot replay {arguments.bag}: {error}')
+            lonely = player.wait_for_subscribers(arguments.wait)
+            if lonely:
+                print(f'{PROGRAM}: no subscriber on {", ".join(lonely)} after '
+                      f'{arguments.wait:g} s; playing anyway', file=sys.stderr, flush=True)
+            speed = 'as fast as acknowledged' if arguments.fast else f'{arguments.rate:g}x'
+            print(f'playing {len(player.records)} message(s) from {arguments.bag} at {speed}'
+                  f'{" in a loop" if arguments.loop else ""}', file=sys.stderr, flush=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            while True:
+                player.play_once(lambda: not rclpy.ok())
+                if not arguments.loop or not rclpy.ok():
+                    break
+            player.drain()
+            print(f'published {player.published} message(s)', file=sys.stderr, flush=True)
     finally:
         if node is not None:
             node.destroy_node()

@@ -7,7 +7,8 @@ and an external shutdown end the node quietly (no traceback), on Humble as on ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import rclpy
 import rclpy.logging
@@ -25,6 +26,23 @@ class StartupError(RuntimeError):
         self.exit_code = exit_code
 
 
+@contextlib.contextmanager
+def stopping_quietly() -> Iterator[None]:
+    """End the block quietly on Ctrl-C or an external shutdown; re-raise anything else.
+
+    rclpy raises its private RCLError from any call made after Ctrl-C shut the context down
+    (a publish, an acknowledgement wait, an executor made while the node starts): a stop, not
+    a failure.
+    """
+    try:
+        yield
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise
+
+
 def run_node(make_node: Callable[[], Node], node_name: str,
              args: Sequence[str] | None = None) -> int:
     """Create the node, spin it until Ctrl-C or shutdown, and return the process exit status."""
@@ -34,21 +52,15 @@ def run_node(make_node: Callable[[], Node], node_name: str,
     executor = SingleThreadedExecutor()
     node: Node | None = None
     try:
-        node = make_node()
-        executor.add_node(node)
-        executor.spin()
+        with stopping_quietly():
+            node = make_node()
+            executor.add_node(node)
+            executor.spin()
     except ParameterError as error:
         return refuse(node_name, error)
     except StartupError as error:
         rclpy.logging.get_logger(node_name).fatal(f'not starting: {error}')
         return error.exit_code
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # rclpy raises its private RCLError from any call made after Ctrl-C shut the context
-        # down (here, while the node was still starting): a stop, not a failure.
-        if rclpy.ok():
-            raise
     finally:
         executor.shutdown()
         if node is not None:
