@@ -7,34 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 import soxr
 
+from core.speech import CHUNK, RATE, read, speech_extent
 from ser_ros.bag_tools import add_noise, compose
 from ser_ros.core.segmenter import Segmenter, SegmenterConfig, Utterance
 
-RATE = 16000
-CHUNK = 320  # 20 ms at 16 kHz, as the microphone publishes
 GAP_S = 1.0
 T0 = 1000.0  # stream time of the first sample: any clock, not 0
 # Files cut by ravdess_files[::97]: different actors, emotions, intensities and sentences,
 # each one sentence without a long inner pause.
 FILE_STEP = 97
 FILE_COUNT = 6
-
-
-def read(path: Path) -> np.ndarray:
-    samples, rate = soundfile.read(path, dtype='float32')
-    assert rate == RATE
-    return samples
-
-
-def speech_extent(samples: np.ndarray) -> tuple[float, float]:
-    """Start and end (s) of the frames within 30 dB of the loudest 20 ms frame."""
-    frames = samples[:len(samples) // CHUNK * CHUNK].reshape(-1, CHUNK)
-    level = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
-    loud = np.flatnonzero(level > level.max() - 30)
-    return loud[0] * CHUNK / RATE, (loud[-1] + 1) * CHUNK / RATE
 
 
 @pytest.fixture(scope='module')

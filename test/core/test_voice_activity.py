@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
+from core.speech import CHUNK, RATE, read, speech_extent
 from ser_ros.core.segmenter import Segmenter, SegmenterConfig, Utterance
 from ser_ros.core.voice_activity import (
     DETECTORS,
@@ -20,8 +20,6 @@ from ser_ros.core.voice_activity import (
     make_classifier,
 )
 
-RATE = 16000
-CHUNK = 320  # 20 ms, as the microphone publishes
 GAP_S = 1.0
 CONFIGS = {
     'webrtcvad': SegmenterConfig(),
@@ -40,20 +38,6 @@ BABBLE_DBFS = -70.0
 BABBLE_TALKERS = 6
 BABBLE_FILES_PER_TALKER = 4
 BABBLE_LEAD_S = 3.0
-
-
-def read(path: Path) -> np.ndarray:
-    samples, rate = soundfile.read(path, dtype='float32')
-    assert rate == RATE
-    return samples
-
-
-def speech_extent(samples: np.ndarray) -> tuple[float, float]:
-    """Start and end (s) of the 20 ms frames within 30 dB of the loudest one."""
-    frames = samples[:len(samples) // CHUNK * CHUNK].reshape(-1, CHUNK)
-    level = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
-    loud = np.flatnonzero(level > level.max() - 30)
-    return loud[0] * CHUNK / RATE, (loud[-1] + 1) * CHUNK / RATE
 
 
 def run(audio: np.ndarray, config: SegmenterConfig) -> list[Utterance]:
