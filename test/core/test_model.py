@@ -277,3 +277,20 @@ def test_shared_blocks_differ_only_at_window_edges() -> None:
 def test_invalid_shared_blocks_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ModelConfig(num_classes=7, **{**MEL128, **changes})
+
+
+@pytest.mark.parametrize('shared', [1, 2, 3])
+def test_shared_blocks_skip_exactly_the_frames_no_window_uses(shared: int) -> None:
+    """626 frames make 8 windows ending at 576: the tail beyond what they need is never read."""
+    torch.manual_seed(5)
+    model = SerNet(ModelConfig(num_classes=7, shared_blocks=shared, **MEL128)).eval()
+    used = model.encoder.frames_used
+    assert 576 < used < 626
+    x = torch.randn(BATCH, 128, 626)
+    other_tail, other_last_used = x.clone(), x.clone()
+    other_tail[..., used:] = torch.randn(BATCH, 128, 626 - used) * 5
+    other_last_used[..., used - 1] += 5
+    with torch.no_grad():
+        logits = model(x)
+        assert torch.equal(model(other_tail), logits)
+        assert not torch.allclose(model(other_last_used), logits)
