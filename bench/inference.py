@@ -42,6 +42,7 @@ from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
 from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.inference import bf16_supported
 from ser_ros.core.model import ModelConfig, SerNet, count_parameters, fuse_for_inference
+from ser_ros.core.threads import limit_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
@@ -162,7 +163,7 @@ def machine() -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time every setting; return the JSON-able result."""
     if args.threads:
-        torch.set_num_threads(args.threads)
+        limit_cpu_threads(args.threads)
     heap_retained = args.heap == 'retain' and retain_freed_memory()
     load_before = os.getloadavg()[0]
     speech = utterances(args.data, FILES_USED)

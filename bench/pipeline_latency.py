@@ -1,7 +1,7 @@
 """End of speech -> /emotion latency through the real pipeline, split by stage (issue 6, item 1).
 
     scripts/run_isolated.sh .venv/bin/python bench/pipeline_latency.py [--utterances 120]
-        [--rate 1] [--model PATH] [--bf16] [--quick]
+        [--rate 1] [--model PATH] [--fp32] [--quick]
 
 Plays a bag of real RAVDESS sentences and room silence (bench/make_stream.py) at real time
 through ``ser_pipeline``'s node set (vad_node, emotion_node, dialogue_policy_node on one
@@ -43,6 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_stream import REPO, cached_stream, require_isolated_ros, resolve_model  # noqa: E402
+from processes import run_as_processes  # noqa: E402
 
 NS_PER_S = 1_000_000_000
 MS = 1000.0
@@ -53,6 +54,8 @@ STAGES = ('vad_decision', 'transport_in', 'queue', 'features', 'inference', 'pub
 DEFAULT_TIMEOUT_S = 120.0
 # multi: what ser_pipeline spins (MultiThreadedExecutor); single: SingleThreadedExecutor.
 EXECUTORS = ('multi', 'single')
+# processes: each node its own process (ros2 launch); in-process: ser_pipeline.
+TOPOLOGIES = ('processes', 'in-process')
 
 
 @dataclass
@@ -70,6 +73,7 @@ class RunRecord:
     emotion_stats: dict[str, Any]
     vad_callback_s: float
     decision_delay_ms: float
+    bf16: bool = False
     thread_cpu_s: dict[str, float] = field(default_factory=dict)
     profile: dict[str, Any] | None = None
 
@@ -122,12 +126,14 @@ def make_executor(kind: str) -> Any:
 
 def run_in_process(bag: Path, model: Path, rate: float, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                    config: Path | None = None, emotion_backpressure: bool = False,
-                   sampler: Any = None, executor: str = 'single') -> RunRecord:
+                   sampler: Any = None, executor: str = 'single',
+                   join_ms: int | None = None) -> RunRecord:
     """Run ser_pipeline's nodes on ``bag`` in this process; collect every time stamp.
 
     ``emotion_backpressure`` also holds the player while two utterances wait for the emotion
     node (besides the VAD's own flow control), so that a faster-than-real-time replay never
-    overflows its queue: 'as fast as the pipeline keeps up, nothing dropped'.
+    overflows its queue: 'as fast as the pipeline keeps up, nothing dropped'. ``join_ms`` plays
+    the bag's audio as messages of up to that length (``ser_pipeline --chunk-ms``).
     """
     import rclpy
 
@@ -139,7 +145,7 @@ def run_in_process(bag: Path, model: Path, rate: float, *, timeout_s: float = DE
         options += ['--config', str(config)]
     arguments = ser_pipeline.parse_arguments(options)
     values = ser_pipeline.launch_values(arguments)
-    feed = ser_pipeline.bag_feed(bag)
+    feed = ser_pipeline.bag_feed(bag, join_ms=join_ms)
 
     class BenchPipeline(ser_pipeline.Pipeline):
         """ser_pipeline's Pipeline, noting when playing starts and ends."""
@@ -195,7 +201,7 @@ def run_in_process(bag: Path, model: Path, rate: float, *, timeout_s: float = DE
             chunks=list(pipeline.monitor.published), vad_published=list(vad.published),
             timings=emotion.timings(), vad_stats=dict(vad.counters),
             emotion_stats=emotion.stats(), vad_callback_s=vad.callback_s,
-            decision_delay_ms=vad.config.decision_delay_ms,
+            decision_delay_ms=vad.config.decision_delay_ms, bf16=emotion.bf16,
             thread_cpu_s={name: round(seconds - cpu_before.get(name, 0.0), 2)
                           for name, seconds in cpu_after.items()
                           if seconds - cpu_before.get(name, 0.0) >= 0.01},
@@ -286,9 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--rate', type=float, default=1.0, help='replay speed (1: real time)')
     parser.add_argument('--model', default=None, help='checkpoint (default: shipped, else a '
                         'random-weight one of the same size)')
-    parser.add_argument('--bf16', action='store_true', help='emotion_node bf16: true')
+    parser.add_argument('--fp32', action='store_true', help='emotion_node bf16: false '
+                        '(default: config/ser.yaml, bf16 where the CPU has it)')
+    parser.add_argument('--topology', choices=TOPOLOGIES, default='processes',
+                        help='processes: each node its own process, as ros2 launch runs them '
+                        'on the robot; in-process: ser_pipeline\'s one process')
     parser.add_argument('--executor', choices=EXECUTORS, default='single',
-                        help='executor the nodes spin on (single: ser_pipeline\'s)')
+                        help='in-process: the executor the nodes spin on (single: '
+                        'ser_pipeline\'s)')
     parser.add_argument('--quick', action='store_true',
                         help='3 files at 5x real time: checks that it runs')
     arguments = parser.parse_args(argv)
@@ -297,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     model, model_kind = resolve_model(arguments.model)
     stream = cached_stream('latency', utterances=utterances)
     bag = Path(stream.bag)
-    config = bf16_config() if arguments.bf16 else None
-    record = run_in_process(bag, model, rate, config=config, executor=arguments.executor)
+    config = emotion_config(bf16=False) if arguments.fp32 else None
+    if arguments.topology == 'processes':
+        record = run_as_processes(bag, model, rate, config=config)
+    else:
+        record = run_in_process(bag, model, rate, config=config, executor=arguments.executor)
     every = per_utterance(record)
     rows = [row for row in every if row['natural']]
     summary = summarise(rows)
@@ -308,10 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         'benchmark': 'pipeline_latency',
         'quick': arguments.quick,
         'machine': machine_facts(),
-        'model': str(model), 'model_kind': model_kind, 'bf16': arguments.bf16,
+        'model': str(model), 'model_kind': model_kind, 'bf16': record.bf16,
         'stream': stream.to_dict(),
         'rate': rate,
-        'executor': arguments.executor,
+        'topology': arguments.topology,
+        'executor': arguments.executor if arguments.topology == 'in-process' else None,
         'status': record.status,
         'utterances': len(rows),
         'utterances_cut': len(every) - len(rows),
@@ -338,14 +353,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if record.status == 0 and rows else 1
 
 
-def bf16_config() -> Path:
-    """Write a copy of config/ser.yaml with emotion_node bf16: true; return its path."""
+def emotion_config(**parameters: Any) -> Path:
+    """Write a copy of config/ser.yaml with emotion_node ``parameters`` changed; return its path."""
+    return config_with(REPO / 'config' / 'ser.yaml', {'emotion_node': parameters})
+
+
+def config_with(base: Path, changes: dict[str, dict[str, Any]]) -> Path:
+    """Write a copy of the parameters file ``base`` with ``{node: {parameter: value}}`` changed."""
     import tempfile
 
     import yaml
 
-    config = yaml.safe_load((REPO / 'config' / 'ser.yaml').read_text(encoding='utf-8'))
-    config['emotion_node']['ros__parameters']['bf16'] = True
+    config = yaml.safe_load(base.read_text(encoding='utf-8'))
+    for node, parameters in changes.items():
+        config[node]['ros__parameters'].update(parameters)
     handle = tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False)
     with handle:
         yaml.safe_dump(config, handle)

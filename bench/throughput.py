@@ -1,13 +1,17 @@
 """Throughput: an hour of speech and silence through the real pipeline as fast as it keeps up.
 
     scripts/run_isolated.sh .venv/bin/python bench/throughput.py [--minutes 60] [--chunk-ms 20]
-        [--model PATH] [--profile] [--quick]
+        [--replay-chunk-ms 500] [--model PATH] [--profile] [--quick]
 
-Replays a bag of real RAVDESS sentences and room silence (bench/make_stream.py) through
-``ser_pipeline``'s node set in this process with no schedule: the player sends the next chunk
-as soon as the pipeline has room for it. Its flow control is the pipeline's own (never more
-than half the VAD's audio queue in flight) plus, here, never more than two utterances waiting
-for emotion_node, so nothing can be dropped; the run checks that nothing was.
+Replays a bag of real RAVDESS sentences and room silence (bench/make_stream.py), recorded as a
+robot microphone publishes it (``--chunk-ms`` 20), through ``ser_pipeline``'s node set in this
+process with no schedule, the way ``ser_pipeline --bag B --rate R --chunk-ms 500`` replays a
+recording offline: consecutive chunks joined into messages of ``--replay-chunk-ms`` (0: as
+recorded), the player sending the next one as soon as the pipeline has room for it. Its flow
+control is the pipeline's own (never more than half the VAD's audio queue in flight) plus,
+here, never more than two utterances waiting for emotion_node, whose queue is raised to
+``EMOTION_QUEUE`` utterances for the run (what the VAD can still cut from the audio it holds
+must fit); the run checks that nothing was dropped.
 ``x_realtime`` = audio seconds / wall seconds from the first chunk to the last /emotion
 (target >= 200).
 
@@ -38,12 +42,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_stream import cached_stream, require_isolated_ros, resolve_model  # noqa: E402
 from pipeline_latency import (  # noqa: E402
     EXECUTORS,
+    TOPOLOGIES,
+    emotion_config,
     machine_facts,
     make_executor,
     run_in_process,
 )
+from processes import run_as_processes  # noqa: E402
 
 TARGET_X_REALTIME = 200.0
+# Offline replay: 500 ms messages, 7,200 for an hour (20 ms chunks: 180,000).
+REPLAY_CHUNK_MS = 500
+# Besides the utterances the player lets wait (2 in-process, 4 with processes), the VAD may
+# hold up to 75 replay messages (37 s of audio at 500 ms, ~7 utterances): 16 places leave
+# room for all of them.
+EMOTION_QUEUE = 16
 AS_FAST_AS_POSSIBLE = 1e9
 SAMPLE_INTERVAL_S = 0.005
 TOP_FUNCTIONS = 8
@@ -210,10 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--minutes', type=float, default=60.0, help='stream length')
     parser.add_argument('--chunk-ms', type=int, default=20,
                         help='audio per message (20: a robot microphone)')
+    parser.add_argument('--replay-chunk-ms', type=int, default=REPLAY_CHUNK_MS,
+                        help='join the recorded chunks into messages of up to this length for '
+                        'the replay (ser_pipeline --chunk-ms); 0: play them as recorded')
     parser.add_argument('--model', default=None)
+    parser.add_argument('--topology', choices=TOPOLOGIES, default='processes',
+                        help='processes: each node its own process, as ros2 launch runs them; '
+                        'in-process: ser_pipeline\'s one process')
     parser.add_argument('--executor', choices=EXECUTORS, default='single',
-                        help='executor the nodes spin on (single: ser_pipeline\'s)')
-    parser.add_argument('--profile', action='store_true', help='sample every thread\'s stack')
+                        help='in-process: the executor the nodes spin on (single: '
+                        'ser_pipeline\'s)')
+    parser.add_argument('--profile', action='store_true',
+                        help='in-process: sample every thread\'s stack')
     parser.add_argument('--quick', action='store_true', help='30 s: checks that it runs')
     arguments = parser.parse_args(argv)
     require_isolated_ros()
@@ -223,21 +244,31 @@ def main(argv: list[str] | None = None) -> int:
     bag = Path(stream.bag)
     sampler = StackSampler() if arguments.profile else None
     cpu_started = time.process_time()
-    record = run_in_process(bag, model, AS_FAST_AS_POSSIBLE, emotion_backpressure=True,
-                            sampler=sampler, executor=arguments.executor)
+    join_ms = arguments.replay_chunk_ms or None
+    config = emotion_config(queue_size=EMOTION_QUEUE)
+    if arguments.topology == 'processes':
+        record = run_as_processes(bag, model, AS_FAST_AS_POSSIBLE, config=config,
+                                  join_ms=join_ms, paced_by_pipeline=True)
+    else:
+        record = run_in_process(bag, model, AS_FAST_AS_POSSIBLE, emotion_backpressure=True,
+                                sampler=sampler, executor=arguments.executor, join_ms=join_ms,
+                                config=config)
     cpu_s = time.process_time() - cpu_started
     wall_s = record.last_answer - record.play_started
     x_realtime = stream.duration_s / wall_s if wall_s > 0 else None
-    features_s = sum(t.features_s for t in record.timings)
-    inference_s = sum(t.inference_s for t in record.timings)
+    # A batch's times are in each of its utterances' timings: count them once.
+    features_s = sum(t.features_s / t.batch for t in record.timings)
+    inference_s = sum(t.inference_s / t.batch for t in record.timings)
     stats = record.emotion_stats
     nothing_dropped = (stats['dropped'] == 0 and stats['failed'] == 0
+                       and record.vad_stats['messages'] == len(record.chunks)
                        and stats['published'] == record.vad_stats['utterances_published'])
     vad_core = vad_core_ceiling(bag)
     messages = CEILING_MESSAGES // 10 if arguments.quick else CEILING_MESSAGES
-    transport = {kind: transport_ceiling(arguments.chunk_ms, kind, messages)
+    transport = {kind: transport_ceiling(join_ms or arguments.chunk_ms, kind, messages)
                  for kind in EXECUTORS}
-    per_utterance = np.array([t.features_s + t.inference_s for t in record.timings])
+    per_utterance = np.array([(t.features_s + t.inference_s) / t.batch for t in record.timings])
+    batches = [t.batch for t in record.timings]
     result = {
         'benchmark': 'throughput',
         'quick': arguments.quick,
@@ -245,23 +276,30 @@ def main(argv: list[str] | None = None) -> int:
         'model': str(model), 'model_kind': model_kind,
         'stream': stream.to_dict(),
         'status': record.status,
-        'executor': arguments.executor,
+        'topology': arguments.topology,
+        'executor': arguments.executor if arguments.topology == 'in-process' else None,
+        'replay_chunk_ms': join_ms,
+        'bf16': record.bf16,
         'audio_s': stream.duration_s,
         'wall_s': round(wall_s, 2),
         'x_realtime': None if x_realtime is None else round(x_realtime, 1),
         'target_x_realtime': TARGET_X_REALTIME,
         'target_met': bool(x_realtime and x_realtime >= TARGET_X_REALTIME and nothing_dropped),
-        'chunks': record.vad_stats['messages'],
+        'messages': record.vad_stats['messages'],
         'utterances': record.vad_stats['utterances_published'],
         'emotions': stats['published'],
         'dropped': stats['dropped'],
         'nothing_dropped': nothing_dropped,
         'where_time_goes': {
             'process_cpu_s': round(cpu_s, 2),
-            'thread_cpu_s': dict(sorted(record.thread_cpu_s.items(), key=lambda kv: -kv[1])),
+            # CPU seconds of each thread of this process (in-process) or of each node's
+            # process and this player process (processes).
+            'cpu_s_of': 'threads' if arguments.topology == 'in-process' else 'processes',
+            'cpu_s': dict(sorted(record.thread_cpu_s.items(), key=lambda kv: -kv[1])),
             'emotion_worker_busy_s': round(features_s + inference_s, 2),
             'emotion_features_s': round(features_s, 2),
             'emotion_inference_s': round(inference_s, 2),
+            'emotion_batch_mean': round(float(np.mean(batches)), 2) if batches else None,
             'emotion_ms_per_utterance_p50': (round(float(np.median(per_utterance)) * 1000, 1)
                                              if len(per_utterance) else None),
             'vad_callback_s': round(record.vad_callback_s, 2),
@@ -286,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
              f'{"ceiling (alone)":34} {"x real time":>12}']
     for name, value in result['ceilings_x_realtime'].items():
         lines.append(f'{name:34} {"-" if value is None else value:>12}')
-    lines.append(f'{"thread":34} {"CPU s":>12}')
-    for name, seconds in result['where_time_goes']['thread_cpu_s'].items():
+    where = result['where_time_goes']
+    lines.append(f'{where["cpu_s_of"]:34} {"CPU s":>12}')
+    for name, seconds in where['cpu_s'].items():
         lines.append(f'{name[:34]:34} {seconds:12.2f}')
     print('\n'.join(lines), file=sys.stderr)
     print(json.dumps(result))

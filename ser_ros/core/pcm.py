@@ -189,8 +189,14 @@ def encode_s16le(samples: np.ndarray) -> bytes:
     Values are scaled by 32768, rounded and clipped to the int16 range, so ``decode_pcm`` of
     the result gives back any S16 input exactly. Raises ValueError for NaN or infinity.
     """
-    array = np.asarray(samples, dtype=np.float64)
-    if not np.all(np.isfinite(array)):
+    array = np.asarray(samples)
+    # float32 stays float32 (the VAD encodes every 20 ms frame): scaling by 2**15 is exact in
+    # either precision, so rounding gives the same integers.
+    if array.dtype != np.float32:
+        array = array.astype(np.float64)
+    if not np.isfinite(array).all():
         raise ValueError('samples contain NaN or infinity; cannot encode them as PCM')
-    scaled = np.clip(np.rint(array * _S16_SCALE), _S16_MIN, _S16_MAX)
+    scaled = np.rint(array * array.dtype.type(_S16_SCALE))
+    np.minimum(scaled, _S16_MAX, out=scaled)
+    np.maximum(scaled, _S16_MIN, out=scaled)
     return scaled.astype('<i2').tobytes()

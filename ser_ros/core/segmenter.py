@@ -356,6 +356,7 @@ class Segmenter:
         self._onset_votes: deque[bool] = deque(maxlen=cfg.onset_window)
         self._offset_votes: deque[bool] = deque(maxlen=cfg.offset_window)
         self._background: deque[float] = deque(maxlen=cfg.noise_frames)
+        self._background_median: float | None = None   # of _background, until it changes
         self._last_end = 0
         self._last_voiced_end = 0
         self._open: _Open | None = None
@@ -365,7 +366,9 @@ class Segmenter:
         """Whether a frame of mean square ``power`` is too weak to count as speech."""
         cfg = self.config
         if cfg.noise_margin_db > 0 and self._background:
-            if power < float(np.median(self._background)) * _db_ratio(cfg.noise_margin_db):
+            if self._background_median is None:
+                self._background_median = float(np.median(self._background))
+            if power < self._background_median * _db_ratio(cfg.noise_margin_db):
                 return True
         if cfg.end_trim_db > 0 and self._open is not None:
             return power < self._open.peak_power / _db_ratio(cfg.end_trim_db)
@@ -428,6 +431,7 @@ class Segmenter:
         voiced = detected and not self._below_gate(power)
         if not detected and self._open is None:
             self._background.append(power)
+            self._background_median = None
         self._history.append(_Frame(self._processed, samples, voiced, power))
         self._processed += len(samples)
         self.stats.frames += 1

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-import torch
 from audio_common_msgs.msg import AudioDataStamped
 from rclpy.node import Node
 from vision_msgs.msg import Classification, ObjectHypothesis
 
 from ser_ros.core.checkpoint import CheckpointError, default_model_path
 from ser_ros.core.inference import DEVICE_CHOICES, EmotionRecognizer
+from ser_ros.core.threads import limit_cpu_threads
 from ser_ros.ros.diagnostics import ERROR, OK, WARN, create_diagnostics_publisher, make_status
 from ser_ros.ros.node_main import StartupError, run_node
 from ser_ros.ros.params import EXIT_BAD_PARAMETER, ParameterError, Spec, declare_parameters
@@ -68,11 +68,15 @@ PARAMETERS = (
          'falls back to float32 with a warning where unsupported'),
     Spec('queue_size', 4, 'utterances waiting for inference; when full, the oldest is dropped',
          low=1, high=100),
+    Spec('max_batch', 8, 'utterances classified in one network call when several wait (after '
+         'a stall, in fast bag replays): ~12% less network time each at 4; 1: one at a time',
+         low=1, high=64),
     Spec('sample_rate', 16000, 'sample rate of the S16LE mono utterances, Hz', low=8000,
          high=48000),
-    Spec('threads', 1, 'CPU threads of the network (torch intra-op, process-wide); 1 keeps '
-         'latency steady when other processes share the CPU (2 threads were 2-5x slower '
-         'than 1 under load here); 0: torch default (all cores)', low=0, high=256),
+    Spec('threads', 1, 'CPU threads of the network and the front end (torch intra-op and '
+         'numpy/scipy BLAS, process-wide); 1 keeps latency steady when other processes share '
+         'the CPU (2 threads were 2-5x slower than 1 under load here, and idle BLAS threads '
+         'busy-wait on a core); 0: the libraries\' defaults (all cores)', low=0, high=256),
     Spec('warm_up', True, 'run the model on silence at start so the first utterance is fast'),
     Spec('diagnostics_period_s', 1.0, 'seconds between /diagnostics reports', low=0.1,
          high=60.0),
@@ -113,11 +117,16 @@ class DropOldestQueue(Generic[T]):
 
     def get(self, timeout: float | None = None) -> T | None:
         """Take the oldest item; None when the queue is closed or ``timeout`` passes."""
+        items = self.get_many(1, timeout)
+        return items[0] if items else None
+
+    def get_many(self, most: int, timeout: float | None = None) -> list[T]:
+        """Take up to ``most`` oldest items once there is one; [] when closed or timed out."""
         with self._condition:
             self._condition.wait_for(lambda: self._items or self._closed, timeout)
-            if self._closed or not self._items:
-                return None
-            return self._items.popleft()
+            if self._closed:
+                return []
+            return [self._items.popleft() for _ in range(min(most, len(self._items)))]
 
     def close(self) -> None:
         """Wake every waiting consumer; later gets return None."""
@@ -133,14 +142,18 @@ class UtteranceTiming:
 
     Keyed by ``end_ns``, the stamp of the published Classification (audio time of the
     utterance's end), so a benchmark can join it with the VAD's and a listener's records.
+    Utterances that waited together are handled as one ``batch``: the front ends of all, then
+    one network call. Each utterance waited for both, so ``features_s`` and ``inference_s``
+    are the batch's; the cost per utterance is those divided by ``batch``.
     """
 
     end_ns: int
     received: float    # the subscription callback got the message
-    started: float     # the worker took it from the queue
-    features_s: float  # front end (resample, fix length, features, normalise)
-    inference_s: float  # network and softmax
+    started: float     # the worker took it (with its batch) from the queue
+    features_s: float  # front ends (resample, fix length, features, normalise) of the batch
+    inference_s: float  # network and softmax of the batch
     published: float   # publish() returned
+    batch: int = 1     # utterances in that network call
 
 
 @dataclass(frozen=True)
@@ -187,8 +200,7 @@ class EmotionNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         try:
             self._config = declare_parameters(self, PARAMETERS)
-            if self._config['threads']:
-                torch.set_num_threads(self._config['threads'])
+            limit_cpu_threads(self._config['threads'])
             self._model_path = self._resolve_model_path(self._config['model_path'])
             self._recognizer = self._load(self._model_path)
         except StartupError:
@@ -221,6 +233,11 @@ class EmotionNode(Node):
             f'model {self._model_path} on {self._recognizer.device}'
             f'{" (bf16)" if self._recognizer.bf16 else ""}, labels {list(self.labels)}; '
             f'listening on {self.resolve_topic_name(UTTERANCE)}')
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the network runs under bfloat16 autocast (asked for and supported)."""
+        return self._recognizer.bf16
 
     @staticmethod
     def _resolve_model_path(value: str) -> Path:
@@ -278,43 +295,57 @@ class EmotionNode(Node):
                 self._state = 'ready'
             self.get_logger().info(f'warmed up in {time.monotonic() - started:.1f} s')
         while True:
-            utterance = self._queue.get(QUEUE_POLL_S)
-            if utterance is None:
+            utterances = self._queue.get_many(self._config['max_batch'], QUEUE_POLL_S)
+            if not utterances:
                 if self._queue.closed:
                     return
                 continue
             with self._lock:
                 self._state = 'busy'
-            self._infer(utterance)
+            self._infer(utterances)
             with self._lock:
                 self._state = 'ready'
 
-    def _infer(self, utterance: Utterance) -> None:
+    def _failed(self, utterance: Utterance, error: Exception) -> None:
+        self._problem('failed', f'inference failed for the utterance ending at '
+                                f'{utterance.end_ns / NS_PER_S:.3f} s: '
+                                f'{type(error).__name__}: {error}')
+
+    def _infer(self, utterances: list[Utterance]) -> None:
+        """EmotionRecognizer.predict_batch() in timed steps: front ends, network, publish."""
         started = time.monotonic()
-        try:
-            # EmotionRecognizer.predict() in two timed steps: front end, then network.
-            features = self._recognizer.features(utterance.samples, self._config['sample_rate'])
-            extracted = time.monotonic()
-            probabilities = self._recognizer.probabilities(features[np.newaxis])[0]
-            inferred = time.monotonic()
-            message = classification(self.labels, probabilities, utterance.end_ns,
-                                     utterance.frame_id)
-        except Exception as error:  # a bad utterance must not end the worker
-            self._problem('failed', f'inference failed for the utterance ending at '
-                                    f'{utterance.end_ns / NS_PER_S:.3f} s: '
-                                    f'{type(error).__name__}: {error}')
+        ready: list[tuple[Utterance, np.ndarray]] = []
+        for utterance in utterances:
+            try:
+                ready.append((utterance, self._recognizer.features(
+                    utterance.samples, self._config['sample_rate'])))
+            except Exception as error:  # a bad utterance must not end the worker
+                self._failed(utterance, error)
+        if not ready:
             return
+        extracted = time.monotonic()
         try:
-            self._publisher.publish(message)
-        except Exception:  # the context was shut down while inferring
+            probabilities = self._recognizer.probabilities(
+                np.stack([features for _, features in ready]))
+        except Exception as error:
+            for utterance, _ in ready:
+                self._failed(utterance, error)
             return
-        published = time.monotonic()
-        with self._lock:
-            self._counts['published'] += 1
-            self._last_latency_s = published - utterance.received
-            self._timings.append(UtteranceTiming(utterance.end_ns, utterance.received, started,
-                                                 extracted - started, inferred - extracted,
-                                                 published))
+        inferred = time.monotonic()
+        for (utterance, _), row in zip(ready, probabilities, strict=True):
+            message = classification(self.labels, row, utterance.end_ns, utterance.frame_id)
+            try:
+                self._publisher.publish(message)
+            except Exception:  # the context was shut down while inferring
+                return
+            published = time.monotonic()
+            with self._lock:
+                self._counts['published'] += 1
+                self._last_latency_s = published - utterance.received
+                self._timings.append(UtteranceTiming(utterance.end_ns, utterance.received,
+                                                     started, extracted - started,
+                                                     inferred - extracted, published,
+                                                     len(ready)))
 
     # -- diagnostics -----------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ EXIT_DONE = 0
 EXIT_UNFINISHED = 1
 EXIT_USAGE = 2
 NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
 SAMPLE_RATE = 16000
 CHUNK_MS = 20
 DEFAULT_GAP_S = 1.0
@@ -111,8 +112,38 @@ class Feed:
         return sum(item.topic == 'audio' for item in self.items)
 
 
-def bag_feed(path: Path, topic: str | None = None) -> Feed:
-    """Read audio_info and AudioDataStamped messages of a bag (timing from the bag)."""
+@dataclass
+class _JoinedAudio:
+    """Consecutive audio messages being joined into one (see bag_feed's ``join_ms``)."""
+
+    offset_s: float
+    start_ns: int
+    end_ns: int
+    frame_id: str
+    data: bytearray
+
+    def follows(self, start_ns: int, frame_id: str, sample_rate: int) -> bool:
+        """Whether audio stamped ``start_ns`` continues this one without a gap."""
+        half_sample_ns = NS_PER_S // (2 * sample_rate)
+        return frame_id == self.frame_id and abs(start_ns - self.end_ns) <= half_sample_ns
+
+    def item(self) -> FeedItem:
+        """One AudioDataStamped played when its last part would have been."""
+        message = AudioDataStamped()
+        message.header.stamp.sec, message.header.stamp.nanosec = divmod(self.start_ns, NS_PER_S)
+        message.header.frame_id = self.frame_id
+        message.audio.data = bytes(self.data)
+        return FeedItem(self.offset_s, 'audio', message, self.end_ns)
+
+
+def bag_feed(path: Path, topic: str | None = None, join_ms: int | None = None) -> Feed:
+    """Read audio_info and AudioDataStamped messages of a bag (timing from the bag).
+
+    ``join_ms`` joins consecutive audio messages (contiguous stamps, same frame_id and format)
+    into messages of up to that length, each played when its last part was recorded: the
+    same audio and stamps in fewer messages, which a fast replay needs (rclpy moves a few
+    thousand messages per second; an hour of 20 ms chunks is 180,000).
+    """
     records = list(read_messages(path))
     audio_topics = sorted({r.topic for r, _ in records if r.msgtype == AUDIO_DATA_STAMPED_TYPE})
     plain = sorted({r.topic for r, _ in records if r.msgtype == AUDIO_DATA_TYPE})
@@ -126,40 +157,60 @@ def bag_feed(path: Path, topic: str | None = None) -> Feed:
     elif topic not in audio_topics:
         raise ValueError(f'{path}: no AudioDataStamped messages on {topic}; '
                          f'AudioDataStamped topics: {audio_topics}')
+    if join_ms is not None and join_ms <= 0:
+        raise ValueError(f'join_ms must be positive, got {join_ms}')
     audio_format = AudioFormat()
-    items = []
+    items: list[FeedItem] = []
+    joined: _JoinedAudio | None = None
     first_ns: int | None = None
     start_ns: int | None = None
     for record, message in records:
+        if record.msgtype != AUDIO_INFO_TYPE and record.topic != topic:
+            continue
+        first_ns = record.timestamp_ns if first_ns is None else first_ns
+        offset_s = (record.timestamp_ns - first_ns) / NS_PER_S
         if record.msgtype == AUDIO_INFO_TYPE:
             try:
                 audio_format = AudioFormat(message.sample_rate, message.channels,
                                            message.sample_format)
             except ValueError:
                 pass   # the VAD judges the format itself; only our end-time estimate needs it
-            kind, end_ns = AUDIO_INFO, None
-        elif record.topic == topic:
-            stamp = message.header.stamp
-            if start_ns is None:
-                start_ns = stamp.sec * NS_PER_S + stamp.nanosec
-            frames = len(message.audio.data) // audio_format.frame_bytes
-            end_ns = (stamp.sec * NS_PER_S + stamp.nanosec
-                      + round(frames * NS_PER_S / audio_format.sample_rate))
-            kind = 'audio'
-        else:
+            if joined is not None:
+                items.append(joined.item())
+                joined = None
+            items.append(FeedItem(offset_s, AUDIO_INFO, record.data))
             continue
-        first_ns = record.timestamp_ns if first_ns is None else first_ns
-        items.append(FeedItem((record.timestamp_ns - first_ns) / NS_PER_S, kind, record.data,
-                              end_ns))
-    feed = Feed(items, f'bag {path} ({topic})', start_ns)
+        stamp = message.header.stamp
+        chunk_start_ns = stamp.sec * NS_PER_S + stamp.nanosec
+        start_ns = chunk_start_ns if start_ns is None else start_ns
+        frames = len(message.audio.data) // audio_format.frame_bytes
+        end_ns = chunk_start_ns + round(frames * NS_PER_S / audio_format.sample_rate)
+        if join_ms is None:
+            items.append(FeedItem(offset_s, 'audio', record.data, end_ns))
+            continue
+        frame_id = message.header.frame_id
+        if (joined is not None and joined.follows(chunk_start_ns, frame_id,
+                                                  audio_format.sample_rate)
+                and end_ns - joined.start_ns <= join_ms * NS_PER_MS):
+            joined.data += bytes(message.audio.data)
+            joined.offset_s, joined.end_ns = offset_s, end_ns
+            continue
+        if joined is not None:
+            items.append(joined.item())
+        joined = _JoinedAudio(offset_s, chunk_start_ns, end_ns, frame_id,
+                              bytearray(message.audio.data))
+    if joined is not None:
+        items.append(joined.item())
+    joined_text = '' if join_ms is None else f', joined into messages of up to {join_ms} ms'
+    feed = Feed(items, f'bag {path} ({topic}){joined_text}', start_ns)
     if not feed.chunks:
         raise ValueError(f'{path}: no audio messages on {topic}')
     return feed
 
 
 def audio_files_feed(files: Sequence[Path], gap_s: float, start_ns: int,
-                     frame_id: str = 'microphone') -> Feed:
-    """Play audio files as 16 kHz mono S16LE chunks of 20 ms, with `gap_s` of silence around."""
+                     frame_id: str = 'microphone', chunk_ms: int = CHUNK_MS) -> Feed:
+    """Play audio files as 16 kHz mono S16LE chunks of `chunk_ms`, `gap_s` of silence around."""
     gap = np.zeros(round(gap_s * SAMPLE_RATE), dtype=np.float32)
     parts = [gap]
     for path in files:
@@ -169,15 +220,15 @@ def audio_files_feed(files: Sequence[Path], gap_s: float, start_ns: int,
                      bitrate=audio_format.bitrate, coding_format='WAVE')
     items = [FeedItem(0.0, AUDIO_INFO, info)]
     for index, chunk in enumerate(chunk_pcm(encode_s16le(np.concatenate(parts)), audio_format,
-                                            CHUNK_MS)):
-        offset_ns = index * CHUNK_MS * 1_000_000
+                                            chunk_ms)):
+        offset_ns = index * chunk_ms * NS_PER_MS
         message = AudioDataStamped()
         message.header.stamp.sec, message.header.stamp.nanosec = divmod(start_ns + offset_ns,
                                                                         NS_PER_S)
         message.header.frame_id = frame_id
         message.audio.data = chunk
         end_ns = start_ns + offset_ns + round(len(chunk) // 2 * NS_PER_S / SAMPLE_RATE)
-        items.append(FeedItem(offset_ns / NS_PER_S, 'audio', message, end_ns))
+        items.append(FeedItem((end_ns - start_ns) / NS_PER_S, 'audio', message, end_ns))
     names = ', '.join(Path(f).name for f in files)
     return Feed(items, f'{len(files)} audio file(s): {names}', start_ns)
 
@@ -556,6 +607,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--rate', type=float, default=1.0,
                         help='playback speed, times real time (default 1)')
     parser.add_argument('--bag-topic', help='audio topic in the bag when it has several')
+    parser.add_argument('--chunk-ms', type=int, default=None,
+                        help='audio per played message: audio files are cut into messages of '
+                        f'this length (default {CHUNK_MS}, a robot microphone\'s); a bag\'s '
+                        'consecutive messages are joined up to it (default: as recorded). '
+                        'Fast replays need large messages: an hour of 20 ms chunks is '
+                        '180,000 messages')
     parser.add_argument('--gap', type=float, default=DEFAULT_GAP_S,
                         help='seconds of silence around audio files (default %(default)s)')
     parser.add_argument('--model', default=None, help='emotion model checkpoint '
@@ -574,9 +631,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help='give up this many seconds after the input ends '
                         '(default %(default)s)')
     arguments = parser.parse_args(argv)
-    for name in ('rate', 'timeout'):
-        if not getattr(arguments, name) > 0:
-            parser.error(f'--{name} must be positive')
+    for name in ('rate', 'timeout', 'chunk_ms'):
+        value = getattr(arguments, name)
+        if value is not None and not value > 0:
+            parser.error(f'--{name.replace("_", "-")} must be positive')
     if arguments.gap < 0:
         parser.error('--gap must not be negative')
     return arguments
@@ -610,9 +668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      EXIT_USAGE)
     try:
         if arguments.bag is not None:
-            feed = bag_feed(arguments.bag, arguments.bag_topic)
+            feed = bag_feed(arguments.bag, arguments.bag_topic, join_ms=arguments.chunk_ms)
         else:
-            feed = audio_files_feed(arguments.audio, arguments.gap, time.time_ns())
+            feed = audio_files_feed(arguments.audio, arguments.gap, time.time_ns(),
+                                    chunk_ms=arguments.chunk_ms or CHUNK_MS)
     except (OSError, ValueError, RuntimeError) as error:
         return _fail(f'cannot read the input: {error}', EXIT_USAGE)
     rclpy.init(args=[PROGRAM])

@@ -27,6 +27,7 @@ from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
 from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.inference import bf16_supported, resolve_device
 from ser_ros.core.model import ModelConfig, SerNet
+from ser_ros.core.threads import limit_cpu_threads
 from ser_ros.data.corpus import Corpus
 from ser_ros.data.registry import load_corpus
 from ser_ros.data.splits import Split, make_split
@@ -119,8 +120,7 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
                    plots: bool = True) -> RunResult:
     """Train and evaluate one experiment; resume if its run folder holds a matching state."""
     settings = experiment.training
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    limit_cpu_threads(settings.threads)
     run_dir = Path(experiment.output.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / 'config.yaml').write_text(yaml.safe_dump(experiment.to_dict(), sort_keys=False))

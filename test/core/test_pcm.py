@@ -95,3 +95,12 @@ def test_encode_clips_and_refuses_nan() -> None:
         [32767, -32768, 16384], '<i2').tobytes()
     with pytest.raises(ValueError, match='NaN'):
         encode_s16le(np.array([np.nan]))
+    with pytest.raises(ValueError, match='NaN'):
+        encode_s16le(np.array([0.0, np.inf], dtype=np.float32))
+
+
+def test_encode_gives_the_same_integers_from_float32_and_float64() -> None:
+    rng = np.random.default_rng(0)
+    halfway = (np.arange(-32768, 32767) + 0.5) / 32768   # ties: round half to even in both
+    values = np.concatenate([rng.uniform(-1.2, 1.2, 100_000), halfway]).astype(np.float32)
+    assert encode_s16le(values) == encode_s16le(values.astype(np.float64))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ NS_PER_S = 1_000_000_000
 SAMPLE_RATE = 16000
 # Warm-up (numba compiles librosa's kernels in a fresh process) plus a few inferences.
 RESULT_TIMEOUT_S = 30.0
+STALL_S = 0.5
+# One network call for three utterances against one each: the same up to float rounding.
+BATCH_TOLERANCE = 1e-4
 NORMALIZER_FILES = 3
 
 
@@ -188,6 +192,49 @@ def test_full_queue_drops_the_oldest_and_counts_it(
     assert stamps == sorted(stamps)
 
 
+def test_utterances_that_wait_together_share_one_network_call(
+        ros_context: Context, make_node: object, tiny_model: Path,
+        ravdess_files: list[Path]) -> None:
+    node = start_node(ros_context, tiny_model, queue_size=8, max_batch=3)
+    probe = Probe(make_node)
+    waveforms = [read_int16(path) for path in ravdess_files[:5]]
+    recognizer = node._recognizer
+    real_features = recognizer.features
+    stalled = threading.Event()
+
+    def first_call_stalls(samples: np.ndarray, rate: int) -> np.ndarray:
+        if not stalled.is_set():   # a stall while the others arrive, as on a busy robot
+            stalled.set()
+            time.sleep(STALL_S)
+        return real_features(samples, rate)
+
+    recognizer.features = first_call_stalls
+    try:
+        with spinning(ros_context, node, probe.node):
+            assert wait_for_subscribers(probe.publisher)
+            assert wait_for(lambda: node.stats()['state'] == 'ready', RESULT_TIMEOUT_S)
+            for index, samples in enumerate(waveforms):
+                probe.publisher.publish(utterance_message(samples, (index + 1) * NS_PER_S,
+                                                          'mic'))
+                assert stalled.wait(RESULT_TIMEOUT_S)   # the rest arrive during the stall
+            assert wait_for(lambda: len(probe.emotions) == len(waveforms), RESULT_TIMEOUT_S)
+            timings = node.timings()
+            bf16_used = recognizer.bf16
+    finally:
+        node.destroy_node()
+    # One alone (it stalled), then the four that queued meanwhile in calls of at most three.
+    assert [timing.batch for timing in timings] == [1, 3, 3, 3, 1]
+    assert node.stats()['dropped'] == 0
+    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used)
+    for index, (message, samples) in enumerate(zip(probe.emotions, waveforms, strict=True)):
+        assert stamp_ns(message) == (index + 1) * NS_PER_S + round(
+            len(samples) * NS_PER_S / SAMPLE_RATE)
+        expected = offline.predict(samples.astype(np.float32) / 32768.0, SAMPLE_RATE)
+        np.testing.assert_allclose([h.score for h in message.results],
+                                   [expected.probabilities[label] for label in RAVDESS_7],
+                                   atol=BATCH_TOLERANCE)
+
+
 def test_drop_oldest_queue() -> None:
     queue: DropOldestQueue[int] = DropOldestQueue(2)
     assert queue.put(1) is None and queue.put(2) is None
@@ -201,6 +248,11 @@ def test_drop_oldest_queue() -> None:
         queue.put(5)
     with pytest.raises(ValueError):
         DropOldestQueue(0)
+    many: DropOldestQueue[int] = DropOldestQueue(5)
+    for item in range(4):
+        many.put(item)
+    assert many.get_many(3, 0) == [0, 1, 2] and many.get_many(3, 0) == [3]
+    assert many.get_many(3, 0.01) == []
 
 
 @pytest.mark.parametrize('name, value, exit_code', [

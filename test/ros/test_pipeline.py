@@ -62,6 +62,14 @@ def speech_bag(path: Path, files: list[Path]) -> list[tuple[float, float]]:
     return [(start_s + a / SAMPLE_RATE, start_s + b / SAMPLE_RATE) for a, b in spans]
 
 
+def deserialize_audio(data: bytes) -> object:
+    """Return the AudioDataStamped in a bag record's CDR bytes."""
+    from audio_common_msgs.msg import AudioDataStamped
+    from rclpy.serialization import deserialize_message
+
+    return deserialize_message(data, AudioDataStamped)
+
+
 def json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith('{')]
 
@@ -96,6 +104,25 @@ def test_bag_gives_one_emotion_per_utterance_and_exits_by_itself(
     assert 'Traceback' not in process.output()
 
 
+@pytest.mark.timeout(2 * PIPELINE_TIMEOUT_S + 30)
+def test_joined_messages_give_the_same_emotions(ros_process: object, tmp_path: Path,
+                                                ravdess_files: list[Path],
+                                                pipeline_model: Path) -> None:
+    """--chunk-ms 500 plays the bag's 20 ms chunks as 25x fewer messages: same utterances."""
+    speech_bag(tmp_path / 'bag', ravdess_files[10:14])
+    results = []
+    for extra in ([], ['--chunk-ms', '500']):
+        process = ros_process([SER_PIPELINE, '--bag', str(tmp_path / 'bag'), '--rate', '20',
+                               '--model', str(pipeline_model), '--no-policy', '--timeout', '30',
+                               *extra], timeout=PIPELINE_TIMEOUT_S)
+        assert process.wait(PIPELINE_TIMEOUT_S) == 0, process.describe()
+        results.append([(line['start_s'], line['end_s'], line['label'], line['scores'])
+                        for line in json_lines(process.output()) if line['type'] == 'emotion'])
+    as_recorded, joined = results
+    assert len(as_recorded) == 4
+    assert joined == as_recorded
+
+
 def test_unusable_model_stops_the_pipeline_clearly(ros_process: object, tmp_path: Path,
                                                    ravdess_files: list[Path]) -> None:
     speech_bag(tmp_path / 'bag', ravdess_files[:1])
@@ -127,6 +154,24 @@ def test_feeds_cover_the_audio_in_order(tmp_path: Path, ravdess_files: list[Path
     assert audio[-1].end_ns == pytest.approx((spans[-1][1] + GAP_S) * NS_PER_S, abs=20e6)
     with pytest.raises(ValueError, match='no AudioDataStamped messages on /other'):
         bag_feed(tmp_path / 'bag', '/other')
+
+    # Joined: the same bytes and stamps in messages of up to 100 ms, each played when its
+    # last 20 ms part was.
+    joined = [item for item in bag_feed(tmp_path / 'bag', join_ms=100).items
+              if item.topic == 'audio']
+    assert len(joined) == pytest.approx(len(audio) / 5, abs=1)
+    assert b''.join(bytes(item.payload.audio.data) for item in joined) == b''.join(
+        bytes(deserialize_audio(item.payload).audio.data) for item in audio)
+    by_end = {item.end_ns: item for item in audio}
+    previous_end = audio[0].end_ns - 20_000_000
+    for item in joined:
+        stamp = item.payload.header.stamp
+        start = stamp.sec * NS_PER_S + stamp.nanosec
+        assert start == previous_end and 0 < item.end_ns - start <= 100_000_000
+        assert item.offset_s == by_end[item.end_ns].offset_s
+        previous_end = item.end_ns
+    with pytest.raises(ValueError, match='join_ms must be positive'):
+        bag_feed(tmp_path / 'bag', join_ms=0)
 
     files_feed = audio_files_feed(ravdess_files[:2], gap_s=0.5, start_ns=5 * NS_PER_S)
     total = sum(soundfile.info(f).frames for f in ravdess_files[:2]) / SAMPLE_RATE + 1.5
