@@ -36,6 +36,7 @@ READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
 POLL_S = 0.002
 SETTLE_S = 1.0
+DISCOVERY_SETTLE_S = 1.0
 # Fast replay flow control across processes: the player never has more audio messages out
 # than this beyond the count vad_node last reported on /diagnostics (its true count is never
 # lower), so the VAD's keep-last queue of 100 cannot overwrite audio ...
@@ -193,15 +194,19 @@ class Player:
                 self.vad_messages = max(self.vad_messages, int(values['messages']))
 
     def ready(self) -> bool:
-        """Whether the VAD listens, emotion_node has warmed up and the results reach us."""
-        from vision_msgs.msg import Classification  # noqa: F401 (the monitor's type)
+        """Whether the VAD listens, emotion_node has warmed up and every node sees the others.
 
+        Utterances and emotions are not latched: the node set must be connected before the
+        first one goes out (this node and emotion_node on utterance, this node and the policy
+        on emotion).
+        """
         from ser_ros.ros.topics import EMOTION, UTTERANCE
 
+        graph = self.node
         return (self.emotion_ready and self.audio.get_subscription_count() > 0
                 and self.info.get_subscription_count() > 0
-                and self.node.count_publishers(EMOTION) > 0
-                and self.node.count_publishers(UTTERANCE) > 0)
+                and graph.count_publishers(UTTERANCE) > 0 and graph.count_subscribers(UTTERANCE) > 1
+                and graph.count_publishers(EMOTION) > 0 and graph.count_subscribers(EMOTION) > 1)
 
     def counts(self) -> tuple[int, int]:
         """Utterances and emotions seen so far."""
@@ -270,6 +275,9 @@ def run_as_processes(bag: Path, model: Path, rate: float, *, config: Path | None
                 if problem or time.monotonic() > deadline:
                     raise RuntimeError(problem or 'the node processes did not get ready')
                 time.sleep(0.05)
+            # What this node sees, the others may see a moment later (each pair of processes
+            # discovers the other on its own): let their matching finish before playing.
+            time.sleep(DISCOVERY_SETTLE_S)
             cpu_before = hosts.cpu_s()
             own_before = time.process_time()
             play_started, play_ended = player.play(feed, rate, paced_by_pipeline)

@@ -265,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                        and stats['published'] == record.vad_stats['utterances_published'])
     vad_core = vad_core_ceiling(bag)
     messages = CEILING_MESSAGES // 10 if arguments.quick else CEILING_MESSAGES
-    transport = {kind: transport_ceiling(join_ms or arguments.chunk_ms, kind, messages)
-                 for kind in EXECUTORS}
+    # The nodes spin single-threaded executors (the console scripts, ser_pipeline); the
+    # MultiThreadedExecutor moved 2.3x real time of 20 ms messages (docs/benchmarks.md).
+    executor = 'single' if arguments.topology == 'processes' else arguments.executor
+    transport = {executor: transport_ceiling(join_ms or arguments.chunk_ms, executor, messages)}
     per_utterance = np.array([(t.features_s + t.inference_s) / t.batch for t in record.timings])
     batches = [t.batch for t in record.timings]
     result = {

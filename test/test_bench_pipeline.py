@@ -118,7 +118,6 @@ def test_quick_pipeline_benchmarks_report_every_number(
     assert where['cpu_s_of'] == 'processes' and where['cpu_s']['emotion_node'] > 0
     ceilings = throughput['ceilings_x_realtime']
     assert all(ceilings[key] > 0 for key in ('vad_core_alone', 'emotion_worker_alone',
-                                             'rclpy_transport_alone_multi',
                                              'rclpy_transport_alone_single'))
 
     footprint = results['footprint']

@@ -40,6 +40,7 @@ IMPORT_TO_ROSDEP = {
     'matplotlib': 'python3-matplotlib',
     'tqdm': 'python3-tqdm',
     'joblib': 'python3-joblib',
+    'threadpoolctl': 'python3-threadpoolctl',
 }
 
 
