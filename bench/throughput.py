@@ -9,7 +9,8 @@ process with no schedule, the way ``ser_pipeline --bag B --rate R --chunk-ms 500
 recording offline: consecutive chunks joined into messages of ``--replay-chunk-ms`` (0: as
 recorded), the player sending the next one as soon as the pipeline has room for it. Its flow
 control is the pipeline's own (never more than half the VAD's audio queue in flight) plus,
-here, never more than two utterances waiting for emotion_node, whose queue is raised to
+here, never more than two (in-process) or four (processes) utterances waiting for
+emotion_node, whose queue is raised to
 ``EMOTION_QUEUE`` utterances for the run (what the VAD can still cut from the audio it holds
 must fit); the run checks that nothing was dropped.
 ``x_realtime`` = audio seconds / wall seconds from the first chunk to the last /emotion
