@@ -1,11 +1,13 @@
 """Throughput: an hour of speech and silence through the real pipeline as fast as it keeps up.
 
     scripts/run_isolated.sh .venv/bin/python bench/throughput.py [--minutes 60] [--chunk-ms 20]
-        [--replay-chunk-ms 500] [--model PATH] [--profile] [--quick]
+        [--replay-chunk-ms 500] [--topology processes|in-process] [--model PATH] [--profile]
+        [--quick]
 
 Replays a bag of real RAVDESS sentences and room silence (bench/make_stream.py), recorded as a
-robot microphone publishes it (``--chunk-ms`` 20), through ``ser_pipeline``'s node set in this
-process with no schedule, the way ``ser_pipeline --bag B --rate R --chunk-ms 500`` replays a
+robot microphone publishes it (``--chunk-ms`` 20), through the node set (``--topology``:
+each node its own process as ros2 launch runs them, bench/processes.py, or ``ser_pipeline``'s
+one process) with no schedule, the way ``ser_pipeline --bag B --rate R --chunk-ms 500`` replays a
 recording offline: consecutive chunks joined into messages of ``--replay-chunk-ms`` (0: as
 recorded), the player sending the next one as soon as the pipeline has room for it. Its flow
 control is the pipeline's own (never more than half the VAD's audio queue in flight) plus,
