@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         'replay_chunk_ms': join_ms,
         'bf16': record.bf16,
         'audio_s': stream.duration_s,
-        'wall_s': round(wall_s, 2),
+        'wall_s': round(wall_s, 3),
         'x_realtime': None if x_realtime is None else round(x_realtime, 1),
         'target_x_realtime': TARGET_X_REALTIME,
         'target_met': bool(x_realtime and x_realtime >= TARGET_X_REALTIME and nothing_dropped),

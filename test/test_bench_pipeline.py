@@ -111,8 +111,9 @@ def test_quick_pipeline_benchmarks_report_every_number(
     message_s = throughput['replay_chunk_ms'] / 1000
     assert throughput['messages'] == pytest.approx(throughput['audio_s'] / message_s, abs=2)
     assert throughput['x_realtime'] > 0
+    # Both are rounded; the quick replay takes ~0.1 s, so allow a few ms besides 2%.
     assert throughput['wall_s'] == pytest.approx(throughput['audio_s']
-                                                 / throughput['x_realtime'], rel=0.02)
+                                                 / throughput['x_realtime'], rel=0.02, abs=0.005)
     where = throughput['where_time_goes']
     assert where['emotion_worker_busy_s'] > 0 and where['vad_callback_s'] > 0
     assert where['cpu_s_of'] == 'processes' and where['cpu_s']['emotion_node'] > 0
