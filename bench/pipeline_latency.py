@@ -83,15 +83,20 @@ class RunRecord:
         return max((arrival for arrival, _ in self.answers), default=self.play_ended)
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """CPU seconds (user + system) from the text of a /proc/<pid>[/task/<tid>]/stat file."""
+    import os
+
+    fields = stat[stat.rindex(')') + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def thread_cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) of every thread of this process, by thread name.
 
     Python threads get their names; others (torch, DDS) are grouped by their kernel name.
     """
-    import os
-
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
-    ticks = os.sysconf('SC_CLK_TCK')
     totals: dict[str, float] = {}
     for task in Path('/proc/self/task').iterdir():
         try:
@@ -99,8 +104,7 @@ def thread_cpu_seconds() -> dict[str, float]:
         except OSError:
             continue
         comm = stat[stat.index('(') + 1:stat.rindex(')')]
-        fields = stat[stat.rindex(')') + 2:].split()
-        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        seconds = stat_cpu_seconds(stat)
         name = names.get(int(task.name), f'[{comm}]')
         # Thread pool workers are numbered; what matters is their sum.
         if name.startswith('ThreadPoolExecutor'):

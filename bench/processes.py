@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -93,12 +92,12 @@ def host(module_name: str, dump: Path, ros_args: Sequence[str]) -> int:
 # -- the runner: hosts started, the bag played, everything joined ---------------------------
 
 def _process_cpu_s(pid: int) -> float:
+    from pipeline_latency import stat_cpu_seconds
+
     try:
-        stat = Path(f'/proc/{pid}/stat').read_text()
+        return stat_cpu_seconds(Path(f'/proc/{pid}/stat').read_text())
     except OSError:
         return 0.0
-    fields = stat[stat.rindex(')') + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 class Hosts:

@@ -129,11 +129,18 @@ class _JoinedAudio:
 
     def item(self) -> FeedItem:
         """One AudioDataStamped played when its last part would have been."""
-        message = AudioDataStamped()
-        message.header.stamp.sec, message.header.stamp.nanosec = divmod(self.start_ns, NS_PER_S)
-        message.header.frame_id = self.frame_id
-        message.audio.data = bytes(self.data)
-        return FeedItem(self.offset_s, 'audio', message, self.end_ns)
+        return audio_item(bytes(self.data), self.start_ns, self.end_ns, self.offset_s,
+                          self.frame_id)
+
+
+def audio_item(data: bytes, start_ns: int, end_ns: int, offset_s: float,
+               frame_id: str) -> FeedItem:
+    """Return an AudioDataStamped of ``data`` stamped ``start_ns``, played at ``offset_s``."""
+    message = AudioDataStamped()
+    message.header.stamp.sec, message.header.stamp.nanosec = divmod(start_ns, NS_PER_S)
+    message.header.frame_id = frame_id
+    message.audio.data = data
+    return FeedItem(offset_s, 'audio', message, end_ns)
 
 
 def bag_feed(path: Path, topic: str | None = None, join_ms: int | None = None) -> Feed:
@@ -221,14 +228,10 @@ def audio_files_feed(files: Sequence[Path], gap_s: float, start_ns: int,
     items = [FeedItem(0.0, AUDIO_INFO, info)]
     for index, chunk in enumerate(chunk_pcm(encode_s16le(np.concatenate(parts)), audio_format,
                                             chunk_ms)):
-        offset_ns = index * chunk_ms * NS_PER_MS
-        message = AudioDataStamped()
-        message.header.stamp.sec, message.header.stamp.nanosec = divmod(start_ns + offset_ns,
-                                                                        NS_PER_S)
-        message.header.frame_id = frame_id
-        message.audio.data = chunk
-        end_ns = start_ns + offset_ns + round(len(chunk) // 2 * NS_PER_S / SAMPLE_RATE)
-        items.append(FeedItem((end_ns - start_ns) / NS_PER_S, 'audio', message, end_ns))
+        chunk_start_ns = start_ns + index * chunk_ms * NS_PER_MS
+        end_ns = chunk_start_ns + round(len(chunk) // 2 * NS_PER_S / SAMPLE_RATE)
+        items.append(audio_item(chunk, chunk_start_ns, end_ns, (end_ns - start_ns) / NS_PER_S,
+                                frame_id))
     names = ', '.join(Path(f).name for f in files)
     return Feed(items, f'{len(files)} audio file(s): {names}', start_ns)
 
