@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -29,20 +31,28 @@ IMPORT_TO_ROSDEP = {
     'launch_ros': 'launch_ros',
     'numpy': 'python3-numpy',
     'yaml': 'python3-yaml',
-    'torch': 'python3-torch',
+    'torch': 'python3-torch-pip',
     'librosa': 'python3-librosa-pip',
     'soxr': 'python3-soxr-pip',
-    'soundfile': 'python3-soundfile',
-    'sounddevice': 'python3-sounddevice',
-    'webrtcvad': 'python3-webrtcvad-pip',
+    'soundfile': 'python3-soundfile-pip',
+    'sounddevice': 'python3-sounddevice-pip',
+    'webrtcvad': 'python3-webrtcvad-wheels-pip',
     'rosbags': 'python3-rosbags-pip',
     'sklearn': 'python3-sklearn',
     'matplotlib': 'python3-matplotlib',
     'tqdm': 'python3-tqdm',
     'joblib': 'python3-joblib',
-    'threadpoolctl': 'python3-threadpoolctl',
+    'threadpoolctl': 'python3-threadpoolctl-pip',
 }
 
+# Non-ROS keys package.xml may take from the ROS rosdep database, seen defined there for
+# ubuntu in ros/rosdistro rosdep/python.yaml (commit 000730dc5f916eb05b15d3f183bd1c17bf1b4722).
+UPSTREAM_ROSDEP_KEYS = frozenset({
+    'python3-numpy', 'python3-yaml', 'python3-sklearn', 'python3-matplotlib', 'python3-tqdm',
+    'python3-joblib', 'python3-sounddevice-pip', 'python3-pytest', 'python3-hypothesis',
+})
+OWN_ROSDEP_FILE = REPO_ROOT / 'requirements' / 'rosdep.yaml'
+ROSDEP_PLATFORMS = ('debian', 'ubuntu')
 
 # Imported only by an optional feature, which says how to install it when it is missing.
 OPTIONAL_IMPORTS = {
@@ -50,10 +60,19 @@ OPTIONAL_IMPORTS = {
 }
 
 
-def _declared_dependencies() -> set[str]:
+def _declared_dependencies(tags: tuple[str, ...] = ('depend', 'exec_depend')) -> set[str]:
     root = ET.parse(REPO_ROOT / 'package.xml').getroot()
-    tags = ('depend', 'exec_depend')
     return {element.text.strip() for tag in tags for element in root.iter(tag)}
+
+
+def _requirement_names() -> set[str]:
+    lines = (REPO_ROOT / 'requirements' / 'base.in').read_text(encoding='utf-8').splitlines()
+    names = set()
+    for line in lines:
+        match = re.match(r'[A-Za-z0-9_.-]+', line.strip())
+        if match and not line.lstrip().startswith('#'):
+            names.add(match.group(0).lower())
+    return names
 
 
 def _third_party_imports() -> dict[str, set[Path]]:
@@ -87,6 +106,28 @@ def test_package_xml_declares_every_import():
         elif key not in declared:
             problems.append(f'{module} (imported in {where}) needs <exec_depend>{key}</...>')
     assert not problems, 'package.xml is missing dependencies:\n' + '\n'.join(problems)
+
+
+def test_every_non_ros_rosdep_key_resolves_upstream_or_in_our_rosdep_file():
+    own = yaml.safe_load(OWN_ROSDEP_FILE.read_text(encoding='utf-8'))
+    ros_packages = set(IMPORT_TO_ROSDEP.values()) | {'ament_python', 'ament_flake8',
+                                                    'ament_pep257'}
+    keys = _declared_dependencies(('buildtool_depend', 'depend', 'exec_depend', 'test_depend'))
+    unresolved = sorted(keys - ros_packages - UPSTREAM_ROSDEP_KEYS - set(own))
+    assert not unresolved, f'no rosdep definition for {unresolved}: add them to {OWN_ROSDEP_FILE}'
+    assert not set(own) & UPSTREAM_ROSDEP_KEYS, 'redefines an upstream key'
+    assert set(own) <= keys, f'unused keys in {OWN_ROSDEP_FILE}: {sorted(set(own) - keys)}'
+    requirements = _requirement_names()
+    for key, rules in own.items():
+        assert set(rules) == set(ROSDEP_PLATFORMS), (key, rules)
+        for platform in ROSDEP_PLATFORMS:
+            rule = rules[platform]
+            if isinstance(rule, list):   # apt packages
+                assert rule and all(isinstance(name, str) for name in rule), (key, rule)
+            else:                        # pip packages: the ones the dev machine pins
+                assert key.endswith('-pip'), key
+                packages = rule['pip']['packages']
+                assert packages and set(packages) <= requirements, (key, packages)
 
 
 def test_package_xml_is_format_3_ament_python():
