@@ -40,7 +40,6 @@ NS_PER_S = 1_000_000_000
 SAMPLE_RATE = 16000
 # Warm-up (numba compiles librosa's kernels in a fresh process) plus a few inferences.
 RESULT_TIMEOUT_S = 30.0
-STALL_S = 0.5
 # One network call for three utterances against one each: the same up to float rounding.
 BATCH_TOLERANCE = 1e-4
 NORMALIZER_FILES = 3
@@ -205,7 +204,8 @@ def test_utterances_that_wait_together_share_one_network_call(
     def first_call_stalls(samples: np.ndarray, rate: int) -> np.ndarray:
         if not stalled.is_set():   # a stall while the others arrive, as on a busy robot
             stalled.set()
-            time.sleep(STALL_S)
+            # Until all the others wait in the queue, however slow the machine.
+            wait_for(lambda: node.stats()['queued'] == len(waveforms) - 1, RESULT_TIMEOUT_S)
         return real_features(samples, rate)
 
     try:
