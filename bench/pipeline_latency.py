@@ -301,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--topology', choices=TOPOLOGIES, default='processes',
                         help='processes: each node its own process, as ros2 launch runs them '
                         'on the robot; in-process: ser_pipeline\'s one process')
+    parser.add_argument('--reserve-core', action='store_true',
+                        help='processes: emotion_node alone on one CPU, the other processes '
+                        'on the rest')
     parser.add_argument('--executor', choices=EXECUTORS, default='single',
                         help='in-process: the executor the nodes spin on (single: '
                         'ser_pipeline\'s)')
@@ -314,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     bag = Path(stream.bag)
     config = emotion_config(bf16=False) if arguments.fp32 else None
     if arguments.topology == 'processes':
-        record = run_as_processes(bag, model, rate, config=config)
+        record = run_as_processes(bag, model, rate, config=config,
+                                  reserve_core=arguments.reserve_core)
+    elif arguments.reserve_core:
+        parser.error('--reserve-core needs --topology processes')
     else:
         record = run_in_process(bag, model, rate, config=config, executor=arguments.executor)
     every = per_utterance(record)
@@ -331,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         'rate': rate,
         'topology': arguments.topology,
         'executor': arguments.executor if arguments.topology == 'in-process' else None,
+        'reserve_core': arguments.reserve_core,
         'status': record.status,
         'utterances': len(rows),
         'utterances_cut': len(every) - len(rows),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -103,7 +104,8 @@ def _process_cpu_s(pid: int) -> float:
 class Hosts:
     """The node processes, started with the launch file's arguments and stopped with SIGINT."""
 
-    def __init__(self, model: Path, config: Path, folder: Path) -> None:
+    def __init__(self, model: Path, config: Path, folder: Path,
+                 cpus: dict[str, set[int]] | None = None) -> None:
         self.folder = folder
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         for name in HOSTED_NODES:
@@ -115,6 +117,8 @@ class Hosts:
                 [sys.executable, __file__, 'host', f'ser_ros.ros.{name}',
                  str(folder / f'{name}.json'), '--', *ros_args],
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            if cpus:   # before the interpreter starts a thread: all its threads inherit it
+                os.sched_setaffinity(self.processes[name].pid, cpus[name])
 
     def failed(self) -> str | None:
         """Return the first node that has exited, with its log's end; None while all run."""
@@ -241,14 +245,26 @@ class Player:
         self.node.destroy_node()
 
 
+def reserved_core_plan() -> dict[str, set[int]]:
+    """emotion_node alone on the last CPU, every other process on the rest."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        raise RuntimeError(f'reserving a core for emotion_node needs 2 CPUs, this process '
+                           f'may use {available}')
+    reserved, rest = {available[-1]}, set(available[:-1])
+    return {name: reserved if name == 'emotion_node' else rest
+            for name in (*HOSTED_NODES, 'player')}
+
+
 def run_as_processes(bag: Path, model: Path, rate: float, *, config: Path | None = None,
                      join_ms: int | None = None, paced_by_pipeline: bool = False,
-                     timeout_s: float = 120.0) -> Any:
+                     reserve_core: bool = False, timeout_s: float = 120.0) -> Any:
     """Play ``bag`` into the node processes; return a pipeline_latency.RunRecord.
 
     ``paced_by_pipeline`` (fast replays) holds the player while utterances wait for
     emotion_node or while it runs too far ahead of the VAD (see the constants above); the
-    nodes then report on /diagnostics every FAST_DIAGNOSTICS_PERIOD_S.
+    nodes then report on /diagnostics every FAST_DIAGNOSTICS_PERIOD_S. ``reserve_core`` runs
+    emotion_node on a CPU of its own (reserved_core_plan).
     """
     import rclpy
     from pipeline_latency import RunRecord, config_with
@@ -262,8 +278,12 @@ def run_as_processes(bag: Path, model: Path, rate: float, *, config: Path | None
     if paced_by_pipeline:
         config = config_with(config, {name: {'diagnostics_period_s': FAST_DIAGNOSTICS_PERIOD_S}
                                       for name in HOSTED_NODES})
+    cpus = reserved_core_plan() if reserve_core else None
+    own_cpus = os.sched_getaffinity(0)
     with tempfile.TemporaryDirectory(prefix='ser_bench_nodes_') as folder:
-        hosts = Hosts(model, config, Path(folder))
+        if cpus:   # this thread only, before rclpy starts the player's DDS threads
+            os.sched_setaffinity(0, cpus['player'])
+        hosts = Hosts(model, config, Path(folder), cpus)
         rclpy.init(args=['bench_player'])
         player = None
         try:
@@ -301,6 +321,7 @@ def run_as_processes(bag: Path, model: Path, rate: float, *, config: Path | None
                 player.close()
             rclpy.try_shutdown()
             records = hosts.stop()
+            os.sched_setaffinity(0, own_cpus)
     vad, emotion = records.get('vad_node', {}), records.get('emotion_node', {})
     if not vad or not emotion:
         raise RuntimeError('a node process wrote no records (see its log above)')
