@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, machine, percentiles, table, timed  # noqa: E402
+from common import MS_PER_SECOND, emit, machine, percentiles, table, timed  # noqa: E402
 from make_stream import DATA_ROOT, REPO, SHIPPED_MODEL  # noqa: E402
 
 from ser_ros.core.audio import load_audio  # noqa: E402
@@ -124,7 +124,7 @@ def network_ms(model: nn.Module, features: np.ndarray, bf16: bool,
         for i in range(WARM_UP_CALLS):
             call(i)
         for i in range(iterations):
-            times.append(timed(call, i)[1] * 1000)
+            times.append(timed(call, i)[1] * MS_PER_SECOND)
     return percentiles(times)
 
 

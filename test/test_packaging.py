@@ -66,13 +66,10 @@ def _declared_dependencies(tags: tuple[str, ...] = ('depend', 'exec_depend')) ->
 
 
 def _requirement_names() -> set[str]:
+    """Project names of requirements/base.in (comment lines match nothing)."""
     lines = (REPO_ROOT / 'requirements' / 'base.in').read_text(encoding='utf-8').splitlines()
-    names = set()
-    for line in lines:
-        match = re.match(r'[A-Za-z0-9_.-]+', line.strip())
-        if match and not line.lstrip().startswith('#'):
-            names.add(match.group(0).lower())
-    return names
+    matches = (re.match(r'[A-Za-z0-9_.-]+', line.strip()) for line in lines)
+    return {match.group(0).lower() for match in matches if match}
 
 
 def _third_party_imports() -> dict[str, set[Path]]:
