@@ -16,6 +16,11 @@ Prints a table on stderr and one JSON object on stdout. Other work on the machin
 run, say) inflates every number: the load average is recorded before and after.
 
     .venv/bin/python bench/inference.py [--model PATH] [--iterations 50] [--heap default] [--quick]
+                                        [--device cuda]
+
+With ``--device cuda`` the network runs on the GPU (features stay on the CPU, as in the
+emotion node); the network time then includes the copy of the features to the GPU and of the
+probabilities back.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ SHARED_VARIANTS = (2, 0)
 TARGET_P95_MS = 20.0
 FILES_USED = 16
 MS = 1000.0
+CPU = torch.device('cpu')
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,6 +73,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--heap', choices=('retain', 'default'), default='retain',
                         help="retain: keep freed memory mapped, as the recogniser does; "
                              "default: glibc's own thresholds")
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu',
+                        help='where the network runs (features are always computed on the CPU)')
     parser.add_argument('--quick', action='store_true', help='5 runs after 2 warm-ups (CI)')
     args = parser.parse_args()
     if args.quick:
@@ -94,8 +102,8 @@ def percentiles(laps: list[float]) -> dict[str, float]:
 
 
 def time_setting(front_end: FrontEnd, network: torch.nn.Module, bf16: bool,
-                 speech: list[np.ndarray], warm_up: int, iterations: int
-                 ) -> dict[str, dict[str, float]]:
+                 speech: list[np.ndarray], warm_up: int, iterations: int,
+                 device: torch.device = CPU) -> dict[str, dict[str, float]]:
     """Time features, network and the whole path per utterance (one utterance per call)."""
     rate = front_end.audio.sample_rate
     features_laps, network_laps, total_laps = [], [], []
@@ -104,10 +112,11 @@ def time_setting(front_end: FrontEnd, network: torch.nn.Module, bf16: bool,
         started = time.perf_counter()
         features = front_end(speech[index % len(speech)], rate)
         extracted = time.perf_counter()
-        batch = torch.from_numpy(features)[None]
-        with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+        batch = torch.from_numpy(features)[None].to(device)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                    enabled=bf16):
             probabilities = torch.softmax(network(batch).float(), dim=1)
-        probabilities.numpy()
+        probabilities.cpu().numpy()   # waits for the GPU, if any
         return extracted - started, time.perf_counter() - extracted
 
     for index in range(warm_up):
@@ -164,6 +173,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Time every setting; return the JSON-able result."""
     if args.threads:
         limit_cpu_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda: no CUDA device is available here')
     heap_retained = args.heap == 'retain' and retain_freed_memory()
     load_before = os.getloadavg()[0]
     speech = utterances(args.data, FILES_USED)
@@ -173,7 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         front_end = bare.with_normalizer(Normalizer.fit(np.stack(
             [bare(y, bare.audio.sample_rate) for y in speech])))
     front_end.warm_up()
-    precisions = [False, True] if bf16_supported(torch.device('cpu')) else [False]
+    precisions = [False, True] if bf16_supported(device) else [False]
     results = []
     for shared, model in built.items():
         variants: dict[str, Callable[[], torch.nn.Module]] = {
@@ -181,10 +193,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             'unfused': lambda model=model: model,
         }
         for fusion, make in variants.items():
-            network = make()
+            network = make().to(device)
             for bf16 in precisions:
                 timing = time_setting(front_end, network, bf16, speech, args.warm_up,
-                                      args.iterations)
+                                      args.iterations, device)
                 results.append({'shared_blocks': shared, 'fusion': fusion,
                                 'precision': 'bf16' if bf16 else 'fp32', **timing})
     return {
@@ -193,7 +205,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         'feature_shape': list(front_end.feature_shape), 'utterance_s': front_end.audio.duration_s,
         'iterations': args.iterations, 'warm_up': args.warm_up, 'files': len(speech),
         'heap_retained': heap_retained,
-        'bf16_skipped': None if len(precisions) == 2 else 'no native bfloat16 on this CPU',
+        'bf16_skipped': None if len(precisions) == 2 else f'no native bfloat16 on {device}',
+        'device': (torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'),
         'machine': machine(), 'load_avg_1m_before': round(load_before, 2),
         'load_avg_1m_after': round(os.getloadavg()[0], 2), 'results': results,
     }

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ser_ros.training.augment import AugmentConfig
+from ser_ros.training.fit import LR_SCHEDULES
 
 SECTIONS = ('data', 'protocol', 'audio', 'features', 'model', 'training', 'output')
 PROTOCOLS = ('paper', 'speaker')
@@ -98,17 +99,36 @@ class TrainingSection:
     # Stop (as if patience ran out) after the first epoch that ends past this many seconds of
     # training; 0: no limit. For lent machines with a time limit and for smoke runs.
     time_budget_s: float = 0.0
-    # Learning-rate schedule: halve (lr_factor) after lr_patience epochs without improvement
-    # of the monitored value, down to min_learning_rate; lr_patience 0 keeps it constant.
+    # Learning-rate schedule: constant (the paper); plateau: times lr_factor after lr_patience
+    # epochs without improvement of the monitored value; cosine: anneal over max_epochs. Both
+    # stop at min_learning_rate.
+    lr_schedule: str = 'constant'
     lr_patience: int = 0
     lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
+    # Regularisers beyond the paper, 0 = off (see ser_ros.training.fit).
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         AugmentConfig.from_dict(self.augment)   # refuse bad augmentation settings early
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f'training.lr_schedule must be one of {LR_SCHEDULES}, '
+                             f'got {self.lr_schedule!r}')
         if self.lr_patience < 0 or not 0.0 < self.lr_factor < 1.0:
             raise ValueError('training.lr_patience must be >= 0 and training.lr_factor in '
                              f'(0, 1), got {self.lr_patience} and {self.lr_factor}')
+        if self.lr_schedule == 'plateau' and self.lr_patience < 1:
+            raise ValueError('training.lr_schedule plateau needs training.lr_patience >= 1')
+        for key, low, high in (('weight_decay', 0.0, 1.0), ('label_smoothing', 0.0, 1.0),
+                               ('ema_decay', 0.0, 1.0)):
+            if not low <= getattr(self, key) < high:
+                raise ValueError(f'training.{key} must be in [{low}, {high}), '
+                                 f'got {getattr(self, key)}')
+        if self.mixup_alpha < 0:
+            raise ValueError(f'training.mixup_alpha must be >= 0, got {self.mixup_alpha}')
         if self.time_budget_s < 0:
             raise ValueError(f'training.time_budget_s must be >= 0, got {self.time_budget_s}')
         if self.learning_rate <= 0:
@@ -183,12 +203,15 @@ class Experiment:
         Left out: where outputs go, thread count, and the stopping rule (max_epochs,
         patience), which only decide when to stop; so a run can be resumed with a larger
         budget, or ended early by rerunning it with max_epochs = the epochs already run.
-        The time budget is left out for the same reason.
+        The time budget is left out for the same reason. A cosine schedule is the exception:
+        its rates depend on max_epochs, so there max_epochs counts.
         """
         relevant = self.to_dict()
         relevant.pop('output')
-        for key in ('max_epochs', 'patience', 'threads', 'time_budget_s'):
+        for key in ('patience', 'threads', 'time_budget_s'):
             relevant['training'].pop(key)
+        if self.training.lr_schedule != 'cosine':
+            relevant['training'].pop('max_epochs')
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

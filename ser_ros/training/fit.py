@@ -1,5 +1,10 @@
 """The training loop: Adam, cross-entropy, early stopping on the validation set, resumable.
 
+Beyond the paper's recipe (constant learning rate, plain cross-entropy), all off by default:
+decoupled weight decay (AdamW), a cosine or reduce-on-plateau learning-rate schedule, label
+smoothing, mixup of pairs of utterances, and an exponential moving average (EMA) of the weights.
+With EMA on, the averaged network is the one validated, kept as best and returned.
+
 Every epoch ends with a state file (weights, optimiser, best weights so far, history and the
 random-number state), written atomically, so an interrupted run resumes where it stopped and
 ends with the same weights as an uninterrupted one. Batch order depends only on the seed and the
@@ -18,15 +23,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from ser_ros.training.augment import AugmentConfig, augment_batch
+from ser_ros.training.augment import AugmentConfig, augment_batch, mix_batch
 
 STATE_FORMAT = 'ser_ros.train_state'
-STATE_VERSION = 1
+STATE_VERSION = 2
+LR_SCHEDULES = ('constant', 'plateau', 'cosine')
 EPOCH_SEED_STRIDE = 1_000_003
 EVAL_BATCH_SIZE = 64
 
@@ -46,11 +54,16 @@ class FitSettings:
     fingerprint: str = ''
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     time_budget_s: float = 0.0
-    # Halve the learning rate when the monitored value has not improved for this many epochs
-    # (0: constant rate, as in the paper).
+    # constant (the paper); plateau: multiply by lr_factor after lr_patience epochs without
+    # improvement of the monitored value; cosine: anneal to min_learning_rate over max_epochs.
+    lr_schedule: str = 'constant'
     lr_patience: int = 0
     lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -126,6 +139,20 @@ def _load_state(path: Path, settings: FitSettings) -> dict[str, Any] | None:
     return state
 
 
+def _scheduler(optimizer: torch.optim.Optimizer, settings: FitSettings) -> Any:
+    if settings.lr_schedule == 'plateau':
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode='min' if settings.monitor == 'val_loss' else 'max',
+            factor=settings.lr_factor, patience=settings.lr_patience,
+            min_lr=settings.min_learning_rate)
+    if settings.lr_schedule == 'cosine':
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=settings.max_epochs, eta_min=settings.min_learning_rate)
+    if settings.lr_schedule != 'constant':
+        raise ValueError(f'lr_schedule must be one of {LR_SCHEDULES}, got {settings.lr_schedule!r}')
+    return None
+
+
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         validation: tuple[torch.Tensor, torch.Tensor], settings: FitSettings,
         state_path: Path | None = None, progress: bool = True) -> FitResult:
@@ -134,11 +161,15 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     val_x, val_y = validation
     device = settings.device
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode='min' if settings.monitor == 'val_loss' else 'max',
-        factor=settings.lr_factor, patience=settings.lr_patience,
-        min_lr=settings.min_learning_rate) if settings.lr_patience else None)
+    # AdamW with weight_decay 0 is the paper's Adam.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    scheduler = _scheduler(optimizer, settings)
+    # The average also covers the batch-norm statistics (use_buffers).
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay),
+                              use_buffers=True) if settings.ema_decay else None)
+    evaluated = averaged.module if averaged is not None else model
+    train_loss_function = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     loss_function = nn.CrossEntropyLoss()
     torch.manual_seed(settings.seed)
 
@@ -153,6 +184,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         optimizer.load_state_dict(state['optimizer'])
         if scheduler is not None and state.get('scheduler'):
             scheduler.load_state_dict(state['scheduler'])
+        if averaged is not None:
+            averaged.load_state_dict(state['averaged'])
         best_weights = state['best_model']
         start_epoch, best_epoch = state['epoch'], state['best_epoch']
         best_value, waited = state['best_value'], state['waited']
@@ -171,6 +204,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         model.train()
         epoch_generator = torch.Generator().manual_seed(settings.seed * EPOCH_SEED_STRIDE + epoch)
         order = torch.randperm(len(train_x), generator=epoch_generator)
+        mix_rng = np.random.default_rng(settings.seed * EPOCH_SEED_STRIDE + epoch)
         total_loss, correct, seen = 0.0, 0, 0
         batches = tqdm(range(0, len(order), settings.batch_size), leave=False, unit='batch',
                        desc=f'epoch {epoch + 1}/{settings.max_epochs}',
@@ -178,20 +212,29 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         for start in batches:
             index = order[start:start + settings.batch_size]
             batch_x = augment_batch(train_x[index], settings.augment, epoch_generator)
+            batch_y = train_y[index]
+            batch_x, partner_y, weight = mix_batch(batch_x, batch_y, settings.mixup_alpha,
+                                                   epoch_generator, mix_rng)
             batch_x = batch_x.to(device, non_blocking=True)
-            batch_y = train_y[index].to(device, non_blocking=True)
+            batch_y = batch_y.to(device, non_blocking=True)
+            partner_y = partner_y.to(device, non_blocking=True)
             with autocast_context(device, settings.bf16):
                 logits = model(batch_x)
-            loss = loss_function(logits.float(), batch_y)
+            loss = train_loss_function(logits.float(), batch_y)
+            if weight < 1.0:
+                loss = weight * loss + (1.0 - weight) * train_loss_function(logits.float(),
+                                                                            partner_y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total_loss += loss.item() * len(index)
             correct += (logits.argmax(dim=1) == batch_y).sum().item()
             seen += len(index)
             batches.set_postfix(loss=f'{total_loss / seen:.3f}', acc=f'{correct / seen:.3f}')
 
-        val_logits = predict_logits(model, val_x, device, settings.bf16)
+        val_logits = predict_logits(evaluated, val_x, device, settings.bf16)
         val_loss = loss_function(val_logits, val_y).item()
         val_pred = val_logits.argmax(dim=1)
         record = EpochRecord(
@@ -202,11 +245,13 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         )
         history.append(record)
         value = record.val_loss if settings.monitor == 'val_loss' else record.val_ua
-        if scheduler is not None:
+        if settings.lr_schedule == 'plateau':
             scheduler.step(value)
+        elif scheduler is not None:
+            scheduler.step()
         if _is_improvement(settings.monitor, value, best_value):
             best_value, best_epoch, waited = value, record.epoch, 0
-            best_weights = copy.deepcopy(model.state_dict())
+            best_weights = copy.deepcopy(evaluated.state_dict())
         else:
             waited += 1
         stopped_early = waited >= settings.patience
@@ -228,6 +273,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                 'fingerprint': settings.fingerprint, 'epoch': record.epoch,
                 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
                 'scheduler': scheduler.state_dict() if scheduler is not None else {},
+                'averaged': averaged.state_dict() if averaged is not None else {},
                 'best_model': best_weights, 'best_epoch': best_epoch,
                 'best_value': best_value, 'waited': waited,
                 'history': [asdict(item) for item in history],

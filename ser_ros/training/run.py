@@ -154,8 +154,10 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
         max_epochs=settings.max_epochs, patience=settings.patience, monitor=settings.monitor,
         seed=settings.seed, device=device, bf16=bf16, fingerprint=experiment.fingerprint(),
         augment=AugmentConfig.from_dict(settings.augment), time_budget_s=settings.time_budget_s,
-        lr_patience=settings.lr_patience, lr_factor=settings.lr_factor,
-        min_learning_rate=settings.min_learning_rate)
+        lr_schedule=settings.lr_schedule, lr_patience=settings.lr_patience,
+        lr_factor=settings.lr_factor, min_learning_rate=settings.min_learning_rate,
+        weight_decay=settings.weight_decay, label_smoothing=settings.label_smoothing,
+        mixup_alpha=settings.mixup_alpha, ema_decay=settings.ema_decay)
     result = fit(model, (features[split.train], targets[split.train]),
                  (features[split.validation], targets[split.validation]), fit_settings,
                  state_path=run_dir / STATE_FILE, progress=progress)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from ser_ros.training.augment import AugmentConfig, augment_batch
+from ser_ros.training.augment import AugmentConfig, augment_batch, mix_batch
 
 
 def _batch() -> torch.Tensor:
@@ -42,7 +43,31 @@ def test_shift_rolls_time_only_and_is_seeded():
                    for shift in range(-7, 8))
 
 
-@pytest.mark.parametrize('bad', [{'time_masks': -1}, {'freq_width': 1.5}, {'unknown': 1}])
+def test_frequency_warp_moves_a_band_up_or_down_and_keeps_time_alone():
+    # One lit band per example: after the warp its energy sits within +-10% of its position.
+    batch = torch.zeros(16, 40, 6)
+    batch[:, 20, :] = 1.0
+    out = augment_batch(batch, AugmentConfig(freq_warp=0.1), torch.Generator().manual_seed(2))
+    assert out.shape == batch.shape
+    centre = (out[:, :, 0] * torch.arange(40)).sum(dim=1) / out[:, :, 0].sum(dim=1)
+    assert torch.all((centre - 20).abs() <= 2.0 + 1e-4)
+    assert (centre - 20).abs().max() > 0.5            # not the identity
+    assert torch.allclose(out, out[:, :, :1].expand_as(out))   # every frame warped alike
+
+
+def test_mixup_mixes_pairs_with_the_larger_weight_on_the_own_label():
+    features, targets = _batch(), torch.arange(8)
+    same = mix_batch(features, targets, 0.0, torch.Generator(), np.random.default_rng(0))
+    assert same[0] is features and same[1] is targets and same[2] == 1.0
+    mixed, partner, weight = mix_batch(features, targets, 0.4, torch.Generator().manual_seed(1),
+                                       np.random.default_rng(1))
+    assert 0.5 <= weight <= 1.0
+    assert torch.allclose(mixed, weight * features + (1 - weight) * features[partner])
+    assert sorted(partner.tolist()) == list(range(8))
+
+
+@pytest.mark.parametrize('bad', [{'time_masks': -1}, {'freq_width': 1.5}, {'unknown': 1},
+                                 {'freq_warp': 0.5}, {'freq_warp': -0.1}])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError, match='training.augment'):
         AugmentConfig.from_dict(bad)

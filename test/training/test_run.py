@@ -78,6 +78,28 @@ def test_train_resume_and_evaluate(small_corpus, tmp_path, capsys):
     assert (straight / 'test_confusion.png').stat().st_size > 0
 
 
+REGULARISED = ['training.lr_schedule=cosine', 'training.max_epochs=3', 'training.ema_decay=0.9',
+               'training.mixup_alpha=0.4', 'training.label_smoothing=0.1',
+               'training.weight_decay=0.01', 'training.augment.freq_warp=0.1']
+
+
+def test_regularised_recipe_resumes_to_the_same_weights(small_corpus, tmp_path, capsys):
+    cache = tmp_path / 'cache'
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    assert train_main(_args(small_corpus, straight, cache, *REGULARISED)) == 0
+    # A time budget this small stops after the first epoch; the rerun without it resumes.
+    assert train_main(_args(small_corpus, resumed, cache, *REGULARISED,
+                            'training.time_budget_s=0.001')) == 0
+    assert len(json.loads((resumed / 'history.json').read_text())['history']) == 1
+    assert train_main(_args(small_corpus, resumed, cache, *REGULARISED)) == 0
+    history = json.loads((resumed / 'history.json').read_text())
+    assert [record['epoch'] for record in history['history']] == [1, 2, 3]
+    first = Checkpoint.load(straight / 'model.pt')
+    second = Checkpoint.load(resumed / 'model.pt')
+    for key, value in first.state_dict.items():
+        assert torch.equal(value, second.state_dict[key]), key
+
+
 def test_changed_configuration_does_not_resume_a_foreign_state(small_corpus, tmp_path, capsys):
     run_dir, cache = tmp_path / 'run', tmp_path / 'cache'
     assert train_main(_args(small_corpus, run_dir, cache, 'training.max_epochs=1')) == 0
@@ -110,6 +132,10 @@ def test_fingerprint_ignores_the_stopping_rule_but_not_the_recipe():
                                     'output.run_dir=elsewhere']).fingerprint() == base
     assert load_experiment(config, ['features.exclude=[rms]']).fingerprint() != base
     assert load_experiment(config, ['training.seed=1']).fingerprint() != base
+    # A cosine schedule's rates depend on max_epochs, so there it is part of the recipe.
+    cosine = load_experiment(config, ['training.lr_schedule=cosine']).fingerprint()
+    assert load_experiment(config, ['training.lr_schedule=cosine',
+                                    'training.max_epochs=9']).fingerprint() != cosine
 
 
 def test_experiment_files_extend_a_base_file(tmp_path):

@@ -1,0 +1,104 @@
+"""Recipe sweep helper for scripts/device_sweep.sh (and for reading its results here).
+
+    python3 scripts/sweep.py names                      recipes in config/recipe_sweep.yaml
+    python3 scripts/sweep.py args RECIPE                its --set overrides, one per line
+    python3 scripts/sweep.py summary DIR [DIR ...]      Markdown table + JSON line per recipe
+
+A recipe folder holds the runs ``ravdess_paper`` and ``ravdess_speaker_fold0..4``. Validation
+numbers are those of each run's restored (best) epoch; the selection score is their mean UA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import yaml
+
+SWEEP_FILE = Path(__file__).resolve().parents[1] / 'config' / 'recipe_sweep.yaml'
+PAPER_RUN = 'ravdess_paper'
+SPEAKER_RUN_PREFIX = 'ravdess_speaker_fold'
+PERCENT = 100.0
+
+
+def recipes() -> dict[str, dict[str, object]]:
+    """Return recipe name -> {override key: value} from the sweep file."""
+    return yaml.safe_load(SWEEP_FILE.read_text())['recipes']
+
+
+def overrides(name: str) -> list[str]:
+    """Return the ``section.key=value`` strings of one recipe (values as YAML)."""
+    return [f'{key}={json.dumps(value)}' for key, value in recipes()[name].items()]
+
+
+def read_run(run_dir: Path) -> dict[str, float]:
+    """Read one finished run: validation UA/WA at its restored epoch, test WA/UA."""
+    history = json.loads((run_dir / 'history.json').read_text())
+    best = history['history'][history['best_epoch'] - 1]
+    test = json.loads((run_dir / 'test_report.json').read_text())
+    return {'val_ua': best['val_ua'], 'val_wa': best['val_accuracy'], 'test_wa': test['wa'],
+            'test_ua': test['ua'], 'best_epoch': history['best_epoch'],
+            'epochs_run': history['epochs_run']}
+
+
+def summarise(folder: Path) -> dict[str, object]:
+    """Score one recipe folder: selection value (mean validation UA) and test results."""
+    runs = {path.name: read_run(path) for path in sorted(folder.iterdir())
+            if (path / 'test_report.json').exists()}
+    speaker = [run for name, run in runs.items() if name.startswith(SPEAKER_RUN_PREFIX)]
+    paper = runs.get(PAPER_RUN)
+    return {
+        'recipe': folder.name, 'runs': len(runs),
+        'selection_mean_val_ua': statistics.mean(run['val_ua'] for run in runs.values()),
+        'paper_val_wa': paper['val_wa'] if paper else None,
+        'paper_test_wa': paper['test_wa'] if paper else None,
+        'paper_test_ua': paper['test_ua'] if paper else None,
+        'paper_epochs': f"{paper['best_epoch']}/{paper['epochs_run']}" if paper else None,
+        'speaker_val_ua': statistics.mean(run['val_ua'] for run in speaker) if speaker else None,
+        'speaker_test_ua': statistics.mean(run['test_ua'] for run in speaker) if speaker else None,
+        'speaker_test_wa': statistics.mean(run['test_wa'] for run in speaker) if speaker else None,
+    }
+
+
+def _percent(value: object) -> str:
+    return '-' if value is None else f'{PERCENT * float(value):.1f}'
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    """Return a Markdown table, best selection score first."""
+    lines = ['| recipe | runs | mean val UA (selection) | paper val WA | paper test WA | '
+             'paper test UA | paper best/run epochs | speaker val UA | speaker test UA |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for row in sorted(rows, key=lambda item: -float(item['selection_mean_val_ua'])):
+        lines.append(
+            f"| {row['recipe']} | {row['runs']} | {_percent(row['selection_mean_val_ua'])} | "
+            f"{_percent(row['paper_val_wa'])} | {_percent(row['paper_test_wa'])} | "
+            f"{_percent(row['paper_test_ua'])} | {row['paper_epochs'] or '-'} | "
+            f"{_percent(row['speaker_val_ua'])} | {_percent(row['speaker_test_ua'])} |")
+    return '\n'.join(lines)
+
+
+def main() -> int:
+    """Run the chosen subcommand."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest='command', required=True)
+    commands.add_parser('names')
+    commands.add_parser('args').add_argument('recipe')
+    commands.add_parser('summary').add_argument('folders', nargs='+', type=Path)
+    args = parser.parse_args()
+    if args.command == 'names':
+        print(' '.join(recipes()))
+    elif args.command == 'args':
+        print('\n'.join(overrides(args.recipe)))
+    else:
+        rows = [summarise(folder) for folder in args.folders]
+        print(table(rows))
+        for row in rows:
+            print(json.dumps(row))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
