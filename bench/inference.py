@@ -4,7 +4,10 @@ Times the path the emotion node runs for each utterance (mono float at 16 kHz in
 mel128 features, normalisation, network, softmax) on real RAVDESS utterances, after warm-up,
 for the paper's full RAVDESS network (7 classes, 128 x 626 input) with the reference per-window
 convolution (``shared_blocks=0``) and the shared first two blocks (``shared_blocks=2``); each
-with and without BatchNorm folding (``fuse_for_inference``), in fp32 and under bf16 autocast.
+with and without BatchNorm folding (``fuse_for_inference``), in fp32 and under bf16 autocast;
+and the TorchScript file that ``ser_export`` writes (traced, folded; saved and loaded back) for
+the shipped layout (``fusion`` = ``torchscript``; torch's autocast reaches only part of a
+traced graph, so its bf16 row is mostly fp32 work).
 Weights come from ``--model`` (loaded into both convolution layouts: their weights are the same
 tensors) or are random (latency does not depend on the values).
 
@@ -32,6 +35,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -43,11 +47,13 @@ import torch
 
 from ser_ros.core.audio import AudioConfig, load_audio
 from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.core.export import export_torchscript, load_torchscript
 from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
 from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.inference import bf16_supported
 from ser_ros.core.model import ModelConfig, SerNet, count_parameters, fuse_for_inference
 from ser_ros.core.threads import limit_cpu_threads
+from ser_ros.data.labels import RAVDESS_7
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
@@ -133,13 +139,22 @@ def time_setting(front_end: FrontEnd, network: torch.nn.Module, bf16: bool,
             'page_faults_per_run': round(faults / iterations, 1)}
 
 
-def networks(args: argparse.Namespace) -> tuple[FrontEnd | None, dict[int, SerNet], str]:
-    """Return the checkpoint's front end (or None) and the network per shared_blocks value."""
+def exported_network(model: SerNet, front_end: FrontEnd, labels: tuple[str, ...],
+                     folder: Path) -> torch.nn.Module:
+    """``model`` written by ``export_torchscript`` and loaded back, as a deployment would."""
+    checkpoint = Checkpoint.from_model(model, front_end.audio, front_end.features,
+                                       front_end.normalizer, labels)
+    return load_torchscript(export_torchscript(checkpoint, folder / 'model.ts')).module
+
+
+def networks(args: argparse.Namespace
+             ) -> tuple[FrontEnd | None, dict[int, SerNet], tuple[str, ...], str]:
+    """Return front end (None without a checkpoint), network per shared_blocks, labels, origin."""
     if args.model is None:
         torch.manual_seed(0)
         built = {shared: SerNet(replace(PAPER_CONFIG, shared_blocks=shared)).eval()
                  for shared in SHARED_VARIANTS}
-        return None, built, 'random weights'
+        return None, built, RAVDESS_7, 'random weights'
     checkpoint = Checkpoint.load(args.model)
     built = {}
     for shared in SHARED_VARIANTS:
@@ -151,7 +166,7 @@ def networks(args: argparse.Namespace) -> tuple[FrontEnd | None, dict[int, SerNe
         model = SerNet(config)
         model.load_state_dict(checkpoint.state_dict)
         built[shared] = model.eval()
-    return checkpoint.front_end(), built, str(args.model)
+    return checkpoint.front_end(), built, checkpoint.labels, str(args.model)
 
 
 def machine() -> dict[str, Any]:
@@ -179,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     heap_retained = args.heap == 'retain' and retain_freed_memory()
     load_before = os.getloadavg()[0]
     speech = utterances(args.data, FILES_USED)
-    front_end, built, weights = networks(args)
+    front_end, built, labels, weights = networks(args)
     if front_end is None:
         bare = FrontEnd(AudioConfig(), feature_preset('mel128'))
         front_end = bare.with_normalizer(Normalizer.fit(np.stack(
@@ -187,18 +202,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     front_end.warm_up()
     precisions = [False, True] if bf16_supported(device) else [False]
     results = []
-    for shared, model in built.items():
-        variants: dict[str, Callable[[], torch.nn.Module]] = {
-            'fused': lambda model=model: fuse_for_inference(model),
-            'unfused': lambda model=model: model,
-        }
-        for fusion, make in variants.items():
-            network = make().to(device)
-            for bf16 in precisions:
-                timing = time_setting(front_end, network, bf16, speech, args.warm_up,
-                                      args.iterations, device)
-                results.append({'shared_blocks': shared, 'fusion': fusion,
-                                'precision': 'bf16' if bf16 else 'fp32', **timing})
+    with tempfile.TemporaryDirectory(prefix='ser_bench_export_') as export_folder:
+        for shared, model in built.items():
+            variants: dict[str, Callable[[], torch.nn.Module]] = {
+                'fused': lambda model=model: fuse_for_inference(model),
+                'unfused': lambda model=model: model,
+            }
+            if shared == SHARED_VARIANTS[0]:
+                variants['torchscript'] = lambda model=model: exported_network(
+                    model, front_end, labels, Path(export_folder))
+            for fusion, make in variants.items():
+                network = make().to(device)
+                for bf16 in precisions:
+                    timing = time_setting(front_end, network, bf16, speech, args.warm_up,
+                                          args.iterations, device)
+                    results.append({'shared_blocks': shared, 'fusion': fusion,
+                                     'precision': 'bf16' if bf16 else 'fp32', **timing})
     return {
         'benchmark': 'inference', 'target_p95_ms': TARGET_P95_MS, 'weights': weights,
         'model_parameters': count_parameters(next(iter(built.values()))),

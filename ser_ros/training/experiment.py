@@ -120,8 +120,10 @@ class TrainingSection:
         if self.lr_patience < 0 or not 0.0 < self.lr_factor < 1.0:
             raise ValueError('training.lr_patience must be >= 0 and training.lr_factor in '
                              f'(0, 1), got {self.lr_patience} and {self.lr_factor}')
-        if self.lr_schedule == 'plateau' and self.lr_patience < 1:
-            raise ValueError('training.lr_schedule plateau needs training.lr_patience >= 1')
+        if (self.lr_schedule == 'plateau') != (self.lr_patience > 0):
+            raise ValueError('training.lr_patience applies to lr_schedule plateau only, which '
+                             f'needs it >= 1: got lr_schedule {self.lr_schedule!r} with '
+                             f'lr_patience {self.lr_patience}')
         for key, low, high in (('weight_decay', 0.0, 1.0), ('label_smoothing', 0.0, 1.0),
                                ('ema_decay', 0.0, 1.0)):
             if not low <= getattr(self, key) < high:

@@ -124,6 +124,15 @@ def test_overrides_are_parsed_as_yaml_and_unknown_keys_refused():
         load_experiment(REPO / 'config' / 'train_ravdess.yaml', ['training.epochs=3'])
 
 
+def test_lr_patience_without_a_plateau_schedule_is_refused_not_ignored():
+    config = REPO / 'config' / 'train_ravdess.yaml'
+    plateau = load_experiment(config, ['training.lr_schedule=plateau', 'training.lr_patience=8'])
+    assert plateau.training.lr_patience == 8
+    for overrides in (['training.lr_patience=8'], ['training.lr_schedule=plateau'],
+                      ['training.lr_schedule=cosine', 'training.lr_patience=8']):
+        with pytest.raises(ValueError, match='lr_patience applies to lr_schedule plateau'):
+            load_experiment(config, overrides)
+
 
 def test_fingerprint_ignores_the_stopping_rule_but_not_the_recipe():
     config = REPO / 'config' / 'train_ravdess.yaml'

@@ -1,0 +1,58 @@
+"""The model benchmarks still run: bench/run --quick for inference and train_epoch, JSON checked.
+
+Quick numbers mean nothing (5 timed calls, 2 training steps on a shared machine); what is
+checked is that every setting docs/benchmarks.md reports is timed, including the TorchScript
+file that ser_export writes, and that the values are consistent with each other.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ros.harness import child_environment
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUN = REPO_ROOT / 'bench' / 'run'
+MODEL_BENCHMARKS = ('inference', 'train_epoch')
+RUN_TIMEOUT_S = 240
+SHIPPED_LAYOUT = 2
+EPOCH_UTTERANCES = 960
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 30)
+def test_quick_model_benchmarks_time_every_setting(ravdess_dir: Path) -> None:
+    environment = child_environment()
+    environment['SER_DATA_ROOT'] = str(ravdess_dir.parent)
+    command = [sys.executable, str(RUN), '--quick', '--only', ','.join(MODEL_BENCHMARKS)]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True,
+                            text=True, timeout=RUN_TIMEOUT_S, check=False)
+    report = f'$ {" ".join(command)}\n[exit {result.returncode}]\n{result.stderr[-4000:]}'
+    assert result.returncode == 0, report
+    lines = [line for line in result.stdout.splitlines() if line.startswith('{')]
+    assert len(lines) == 1, report
+    combined = json.loads(lines[0])
+    assert combined['ran'] == list(MODEL_BENCHMARKS) and combined['failed'] == []
+
+    inference = combined['results']['inference']
+    precisions = {'fp32', 'bf16'} if inference['bf16_skipped'] is None else {'fp32'}
+    timed = {(row['shared_blocks'], row['fusion'], row['precision'])
+             for row in inference['results']}
+    for fusion in ('fused', 'unfused', 'torchscript'):
+        assert {(SHIPPED_LAYOUT, fusion, p) for p in precisions} <= timed, timed
+    for row in inference['results']:
+        for part in ('features_ms', 'network_ms', 'total_ms'):
+            assert 0 < row[part]['p50'] <= row[part]['p95'], (row, part)
+        assert row['total_ms']['mean'] == pytest.approx(
+            row['features_ms']['mean'] + row['network_ms']['mean'], abs=0.05)
+
+    epoch = combined['results']['train_epoch']
+    assert epoch['epoch_utterances'] == EPOCH_UTTERANCES
+    assert {(row['model'], row['precision']) for row in epoch['results']} >= {
+        ('shipped', 'fp32')}
+    for row in epoch['results']:
+        steps = EPOCH_UTTERANCES / epoch['batch_size']
+        assert row['epoch_s'] == pytest.approx(row['step_s'] * steps, rel=0.01, abs=0.1), row
