@@ -1,11 +1,13 @@
 """Recipe sweep helper for scripts/device_sweep.sh (and for reading its results here).
 
-    python3 scripts/sweep.py names                      recipes in config/recipe_sweep.yaml
+    python3 scripts/sweep.py names [--all]              recipes to run (--all: every recipe)
     python3 scripts/sweep.py args RECIPE                its --set overrides, one per line
     python3 scripts/sweep.py summary DIR [DIR ...]      Markdown table + JSON line per recipe
 
 A recipe folder holds the runs ``ravdess_paper`` and ``ravdess_speaker_fold0..4``. Validation
 numbers are those of each run's restored (best) epoch; the selection score is their mean UA.
+Runs that the time budget ended (``stop_reason`` in history.json) are counted in the table: a
+recipe with cut runs was not trained as configured, and its row is no fair comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ def recipes() -> dict[str, dict[str, object]]:
     return yaml.safe_load(SWEEP_FILE.read_text())['recipes']
 
 
+def to_run(every: bool = False) -> list[str]:
+    """Return the recipes device_sweep.sh trains: the file's ``run`` list, or all of them."""
+    data = yaml.safe_load(SWEEP_FILE.read_text())
+    chosen = list(data['recipes']) if every else list(data.get('run') or data['recipes'])
+    unknown = set(chosen) - set(data['recipes'])
+    if unknown:
+        raise SystemExit(f'{SWEEP_FILE}: run names unknown recipes {sorted(unknown)}')
+    return chosen
+
+
 def overrides(name: str) -> list[str]:
     """Return the ``section.key=value`` strings of one recipe (values as YAML)."""
     return [f'{key}={json.dumps(value)}' for key, value in recipes()[name].items()]
@@ -40,7 +52,8 @@ def read_run(run_dir: Path) -> dict[str, float]:
     test = json.loads((run_dir / 'test_report.json').read_text())
     return {'val_ua': best['val_ua'], 'val_wa': best['val_accuracy'], 'test_wa': test['wa'],
             'test_ua': test['ua'], 'best_epoch': history['best_epoch'],
-            'epochs_run': history['epochs_run']}
+            'epochs_run': history['epochs_run'],
+            'cut_by_time_budget': history.get('stop_reason') == 'time_budget'}
 
 
 def summarise(folder: Path) -> dict[str, object]:
@@ -51,6 +64,7 @@ def summarise(folder: Path) -> dict[str, object]:
     paper = runs.get(PAPER_RUN)
     return {
         'recipe': folder.name, 'runs': len(runs),
+        'runs_cut_by_time_budget': sum(run['cut_by_time_budget'] for run in runs.values()),
         'selection_mean_val_ua': statistics.mean(run['val_ua'] for run in runs.values()),
         'paper_val_wa': paper['val_wa'] if paper else None,
         'paper_test_wa': paper['test_wa'] if paper else None,
@@ -68,12 +82,14 @@ def _percent(value: object) -> str:
 
 def table(rows: list[dict[str, object]]) -> str:
     """Return a Markdown table, best selection score first."""
-    lines = ['| recipe | runs | mean val UA (selection) | paper val WA | paper test WA | '
-             'paper test UA | paper best/run epochs | speaker val UA | speaker test UA |',
+    lines = ['| recipe | runs (cut by time budget) | mean val UA (selection) | paper val WA | '
+             'paper test WA | paper test UA | paper best/run epochs | speaker val UA | '
+             'speaker test UA |',
              '|---|---|---|---|---|---|---|---|---|']
     for row in sorted(rows, key=lambda item: -float(item['selection_mean_val_ua'])):
         lines.append(
-            f"| {row['recipe']} | {row['runs']} | {_percent(row['selection_mean_val_ua'])} | "
+            f"| {row['recipe']} | {row['runs']} ({row['runs_cut_by_time_budget']}) | "
+            f"{_percent(row['selection_mean_val_ua'])} | "
             f"{_percent(row['paper_val_wa'])} | {_percent(row['paper_test_wa'])} | "
             f"{_percent(row['paper_test_ua'])} | {row['paper_epochs'] or '-'} | "
             f"{_percent(row['speaker_val_ua'])} | {_percent(row['speaker_test_ua'])} |")
@@ -84,12 +100,12 @@ def main() -> int:
     """Run the chosen subcommand."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest='command', required=True)
-    commands.add_parser('names')
+    commands.add_parser('names').add_argument('--all', action='store_true')
     commands.add_parser('args').add_argument('recipe')
     commands.add_parser('summary').add_argument('folders', nargs='+', type=Path)
     args = parser.parse_args()
     if args.command == 'names':
-        print(' '.join(recipes()))
+        print(' '.join(to_run(args.all)))
     elif args.command == 'args':
         print('\n'.join(overrides(args.recipe)))
     else:

@@ -35,6 +35,9 @@ from ser_ros.training.augment import AugmentConfig, augment_batch, mix_batch
 STATE_FORMAT = 'ser_ros.train_state'
 STATE_VERSION = 2
 LR_SCHEDULES = ('constant', 'plateau', 'cosine')
+# Why training ended: validation patience ran out, the time budget was used up (the run can be
+# resumed with a larger one), or max_epochs were all run.
+STOP_REASONS = ('patience', 'time_budget', 'max_epochs')
 EPOCH_SEED_STRIDE = 1_000_003
 EVAL_BATCH_SIZE = 64
 
@@ -87,6 +90,7 @@ class FitResult:
     epochs_run: int
     stopped_early: bool
     seconds: float
+    stop_reason: str = 'max_epochs'   # one of STOP_REASONS
     history: list[EpochRecord] = field(default_factory=list)
 
 
@@ -197,6 +201,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
 
     started = time.perf_counter()
     stopped_early = waited >= settings.patience
+    out_of_time = False
     for epoch in range(start_epoch, settings.max_epochs):
         if stopped_early:
             break
@@ -256,7 +261,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             waited += 1
         stopped_early = waited >= settings.patience
         if settings.time_budget_s and time.perf_counter() - started >= settings.time_budget_s:
-            stopped_early = True
+            stopped_early = out_of_time = True
             if progress:
                 tqdm.write(f'time budget of {settings.time_budget_s:.0f} s used up after epoch '
                            f'{record.epoch}')
@@ -283,5 +288,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
 
     model.load_state_dict(best_weights)
     model.eval()
+    stop_reason = ('patience' if waited >= settings.patience
+                   else 'time_budget' if out_of_time else 'max_epochs')
     return FitResult(best_epoch=best_epoch, epochs_run=len(history), stopped_early=stopped_early,
-                     seconds=elapsed_before + time.perf_counter() - started, history=history)
+                     seconds=elapsed_before + time.perf_counter() - started, history=history,
+                     stop_reason=stop_reason)

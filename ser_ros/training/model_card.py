@@ -84,6 +84,9 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
 
     provenance = checkpoint.provenance
     history = facts['history']
+    # Runs written before stop_reason existed only say whether they stopped early.
+    stop_reason = history.get('stop_reason') or (
+        'patience or time budget' if history['stopped_early'] else 'max_epochs')
     metrics = [_metrics_row('paper protocol (random stratified 80/20, own validation set)',
                             facts)]
     metrics += [_metrics_row(f'speaker-independent, {Path(path).name}', item)
@@ -149,7 +152,8 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
         f'- Reproduce the paper-protocol row: `ser_evaluate --model models/{name}.pt --data '
         f'../shared/data/ravdess-16k --split models/{name}_split.json --json report.json`.',
         f'- Training seed {provenance.get("seed")}; epochs run {history["epochs_run"]}, best '
-        f'(restored) epoch {history["best_epoch"]}, stopped early: {history["stopped_early"]}.',
+        f'(restored) epoch {history["best_epoch"]}, stopped by: '
+        f'{stop_reason}.',
         f'- Training time {history["seconds"] / 60:.1f} min on {provenance.get("hardware")}; '
         f'bf16 autocast: {provenance.get("bf16")}.',
         f'- Code: ser_ros {provenance.get("code_version")}, git commit '

@@ -163,7 +163,8 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
                  state_path=run_dir / STATE_FILE, progress=progress)
     write_json({'history': [asdict(record) for record in result.history],
                 'best_epoch': result.best_epoch, 'epochs_run': result.epochs_run,
-                'stopped_early': result.stopped_early, 'seconds': result.seconds},
+                'stopped_early': result.stopped_early, 'stop_reason': result.stop_reason,
+                'seconds': result.seconds},
                run_dir / 'history.json')
 
     test_logits = predict_logits(model, features[split.test], device, bf16)

@@ -12,6 +12,7 @@ from ser_ros.cli.evaluate import main as evaluate_main
 from ser_ros.cli.train import main as train_main
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.training.experiment import load_experiment
+from ser_ros.training.model_card import main as model_card_main
 
 REPO = Path(__file__).resolve().parents[2]
 ACTORS = ('Actor_01', 'Actor_02')
@@ -90,10 +91,12 @@ def test_regularised_recipe_resumes_to_the_same_weights(small_corpus, tmp_path, 
     # A time budget this small stops after the first epoch; the rerun without it resumes.
     assert train_main(_args(small_corpus, resumed, cache, *REGULARISED,
                             'training.time_budget_s=0.001')) == 0
-    assert len(json.loads((resumed / 'history.json').read_text())['history']) == 1
+    cut = json.loads((resumed / 'history.json').read_text())
+    assert len(cut['history']) == 1 and cut['stop_reason'] == 'time_budget'
     assert train_main(_args(small_corpus, resumed, cache, *REGULARISED)) == 0
     history = json.loads((resumed / 'history.json').read_text())
     assert [record['epoch'] for record in history['history']] == [1, 2, 3]
+    assert history['stop_reason'] == 'max_epochs'
     first = Checkpoint.load(straight / 'model.pt')
     second = Checkpoint.load(resumed / 'model.pt')
     for key, value in first.state_dict.items():
@@ -178,3 +181,23 @@ def test_short_training_beats_chance_on_validation(ravdess_dir, tmp_path, capsys
     chance = 1 / 7
     assert history[0]['val_ua'] < 0.2
     assert max(record['val_ua'] for record in history) >= chance + 0.1
+
+
+def test_model_card_is_written_from_what_the_run_recorded(small_corpus, tmp_path, capsys):
+    run_dir, models = tmp_path / 'run', tmp_path / 'models'
+    assert train_main(_args(small_corpus, run_dir, tmp_path / 'cache',
+                            'training.max_epochs=1')) == 0
+    capsys.readouterr()
+    assert model_card_main(['--run', str(run_dir), '--models', str(models),
+                            '--name', 'tiny']) == 0
+    card = (models / 'tiny.md').read_text()
+    report = json.loads((run_dir / 'test_report.json').read_text())
+    assert f'| {100 * report["wa"]:.1f} | {100 * report["ua"]:.1f} | {report["n"]} |' in card
+    assert 'epochs run 1' in card and 'stopped by: max_epochs' in card
+    assert (models / 'tiny_split.json').read_text() == (run_dir / 'split.json').read_text()
+    shipped, trained = Checkpoint.load(models / 'tiny.pt'), Checkpoint.load(run_dir / 'model.pt')
+    assert all(torch.equal(value, trained.state_dict[key])
+               for key, value in shipped.state_dict.items())
+    # An incomplete run folder is a clear error, not a half-written card.
+    assert model_card_main(['--run', str(tmp_path / 'nothing'), '--models', str(models)]) == 2
+    assert 'model_card:' in capsys.readouterr().err

@@ -1,0 +1,47 @@
+"""scripts/sweep.py: the recipe list device_sweep.sh trains, and the table it chooses from."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location('sweep', REPO / 'scripts' / 'sweep.py')
+sweep = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sweep)
+
+
+def _write_run(run_dir: Path, val_ua: float, test_ua: float, stop_reason: str) -> None:
+    run_dir.mkdir(parents=True)
+    history = {'history': [{'val_ua': val_ua / 2, 'val_accuracy': 0.1},
+                           {'val_ua': val_ua, 'val_accuracy': 0.5}],
+               'best_epoch': 2, 'epochs_run': 2, 'stopped_early': stop_reason != 'max_epochs',
+               'stop_reason': stop_reason}
+    (run_dir / 'history.json').write_text(json.dumps(history))
+    (run_dir / 'test_report.json').write_text(json.dumps({'wa': test_ua, 'ua': test_ua}))
+
+
+def test_recipes_to_run_are_known_recipes_and_carry_their_overrides() -> None:
+    chosen, every = sweep.to_run(), sweep.to_run(every=True)
+    assert chosen and set(chosen) <= set(every)
+    for name in every:
+        assert all('=' in item and item.split('=')[0].startswith('training.')
+                   for item in sweep.overrides(name))
+
+
+def test_summary_chooses_on_validation_and_counts_runs_the_budget_cut(tmp_path: Path) -> None:
+    # 'steady' has the better validation UA but the worse test UA: validation decides.
+    for fold in range(2):
+        _write_run(tmp_path / 'steady' / f'ravdess_speaker_fold{fold}', 0.6, 0.4, 'patience')
+        _write_run(tmp_path / 'shaky' / f'ravdess_speaker_fold{fold}', 0.5, 0.7, 'time_budget')
+    _write_run(tmp_path / 'steady' / 'ravdess_paper', 0.6, 0.4, 'max_epochs')
+    rows = [sweep.summarise(tmp_path / name) for name in ('shaky', 'steady')]
+    assert [row['runs_cut_by_time_budget'] for row in rows] == [2, 0]
+    assert rows[1]['selection_mean_val_ua'] == pytest.approx(0.6)
+    assert rows[0]['paper_test_wa'] is None
+    lines = sweep.table(rows).splitlines()
+    assert lines[2].startswith('| steady | 3 (0) | 60.0 |')
+    assert lines[3].startswith('| shaky | 2 (2) | 50.0 |')
