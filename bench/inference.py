@@ -6,8 +6,8 @@ for the paper's full RAVDESS network (7 classes, 128 x 626 input) with the refer
 convolution (``shared_blocks=0``) and the shared first two blocks (``shared_blocks=2``); each
 with and without BatchNorm folding (``fuse_for_inference``), in fp32 and under bf16 autocast;
 and the TorchScript file that ``ser_export`` writes (traced, folded; saved and loaded back) for
-the shipped layout (``fusion`` = ``torchscript``; torch's autocast reaches only part of a
-traced graph, so its bf16 row is mostly fp32 work).
+the shipped layout, or the only one the weights fit (``fusion`` = ``torchscript``; torch's
+autocast reaches only part of a traced graph, so its bf16 row is mostly fp32 work).
 Weights come from ``--model`` (loaded into both convolution layouts: their weights are the same
 tensors) or are random (latency does not depend on the values).
 
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 'fused': lambda model=model: fuse_for_inference(model),
                 'unfused': lambda model=model: model,
             }
-            if shared == SHARED_VARIANTS[0]:
+            if shared == next(iter(built)):   # the shipped layout, or the only one that fits
                 variants['torchscript'] = lambda model=model: exported_network(
                     model, front_end, labels, Path(export_folder))
             for fusion, make in variants.items():

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from ser_ros.training.report import markdown_table
+
 SWEEP_FILE = Path(__file__).resolve().parents[1] / 'config' / 'recipe_sweep.yaml'
 PAPER_RUN = 'ravdess_paper'
 SPEAKER_RUN_PREFIX = 'ravdess_speaker_fold'
@@ -76,24 +78,24 @@ def summarise(folder: Path) -> dict[str, object]:
     }
 
 
-def _percent(value: object) -> str:
-    return '-' if value is None else f'{PERCENT * float(value):.1f}'
+COLUMNS = ('recipe', 'runs (cut by time budget)', 'mean val UA (selection)', 'paper val WA',
+           'paper test WA', 'paper test UA', 'paper best/run epochs', 'speaker val UA',
+           'speaker test UA')
+
+
+def _percent(value: object) -> float | None:
+    return None if value is None else PERCENT * float(value)
 
 
 def table(rows: list[dict[str, object]]) -> str:
     """Return a Markdown table, best selection score first."""
-    lines = ['| recipe | runs (cut by time budget) | mean val UA (selection) | paper val WA | '
-             'paper test WA | paper test UA | paper best/run epochs | speaker val UA | '
-             'speaker test UA |',
-             '|---|---|---|---|---|---|---|---|---|']
-    for row in sorted(rows, key=lambda item: -float(item['selection_mean_val_ua'])):
-        lines.append(
-            f"| {row['recipe']} | {row['runs']} ({row['runs_cut_by_time_budget']}) | "
-            f"{_percent(row['selection_mean_val_ua'])} | "
-            f"{_percent(row['paper_val_wa'])} | {_percent(row['paper_test_wa'])} | "
-            f"{_percent(row['paper_test_ua'])} | {row['paper_epochs'] or '-'} | "
-            f"{_percent(row['speaker_val_ua'])} | {_percent(row['speaker_test_ua'])} |")
-    return '\n'.join(lines)
+    ordered = sorted(rows, key=lambda item: -float(item['selection_mean_val_ua']))
+    return markdown_table([
+        (row['recipe'], f"{row['runs']} ({row['runs_cut_by_time_budget']})",
+         *(_percent(row[key]) for key in ('selection_mean_val_ua', 'paper_val_wa',
+                                          'paper_test_wa', 'paper_test_ua')),
+         row['paper_epochs'], _percent(row['speaker_val_ua']), _percent(row['speaker_test_ua']))
+        for row in ordered], COLUMNS)
 
 
 def main() -> int:
