@@ -1,12 +1,13 @@
-"""The training loop says why it stopped: patience, time budget or max_epochs."""
+"""The training loop: why it stopped (patience, time budget, max_epochs) and its EMA warm-up."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
-from ser_ros.training.fit import STOP_REASONS, FitSettings, fit
+from ser_ros.training.fit import STOP_REASONS, FitSettings, ema_with_warm_up, fit
 
 FEATURES, FRAMES, CLASSES, EXAMPLES = 4, 6, 3, 24
 
@@ -36,3 +37,23 @@ def _fit(**changes: object) -> tuple[str, int]:
 ])
 def test_stop_reason(changes: dict[str, object], reason: str, epochs: int) -> None:
     assert _fit(**changes) == (reason, epochs)
+
+
+def test_ema_warm_up_follows_the_model_early_and_settles_at_the_decay() -> None:
+    model = nn.Linear(2, 1)
+    averaged = AveragedModel(model, multi_avg_fn=ema_with_warm_up(0.998), use_buffers=True)
+    averaged.update_parameters(model)            # the first update copies the weights
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(100):
+        averaged.update_parameters(model)
+    # 100 updates with the warmed-up decay (at most 101/110) leave < 1% of the start; a fixed
+    # 0.998 would leave 0.998 ** 100 = 82% of it.
+    assert (averaged.module.weight - 1.0).abs().max().item() < 0.01
+    # Late on the rate is the configured decay: one update moves 0.2% of the way.
+    averaged.n_averaged.fill_(100_000)
+    before = averaged.module.weight.clone()
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    averaged.update_parameters(model)
+    assert torch.allclose(averaged.module.weight, before + 0.002 * (2.0 - before), atol=1e-6)
