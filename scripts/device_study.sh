@@ -11,11 +11,7 @@ set -u
 tables=${1:?tables, e.g. "table3 table4 table2"}; budget=${2:-400}
 export SER_ROS_GIT_COMMIT=${3:-}
 shift 3 || shift $#
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-fi
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+source scripts/device_env.sh
 out=${OUT:-/tmp/study_out}; mkdir -p "$out/rows"
 all_rows=0
 for table in $tables; do

@@ -9,16 +9,10 @@
 set -u
 budget=${1:-380}
 export SER_ROS_GIT_COMMIT=${2:-}
-out=${OUT:-/tmp/sweep_out}; site=${SITE:-/tmp/site}; runs=${RUNS:-/tmp/sweep}
+out=${OUT:-/tmp/sweep_out}; runs=${RUNS:-/tmp/sweep}
 mkdir -p "$out" "$runs"
 # SITE=none: the audio packages are installed already (a smoke test here).
-if [ "$site" != none ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$site" .whl/*.whl || exit 1
-fi
-export PYTHONPATH=$site:$PWD PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, librosa, soxr, soundfile; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+source scripts/device_env.sh
 
 # EXTRA: more overrides for every run, space-separated (a smoke test's tiny network, say).
 common=(--set data.root=.devdata/ravdess-16k --set output.cache_dir=/tmp/cache

@@ -8,11 +8,7 @@
 set -u
 budget=${1:-380}
 export SER_ROS_GIT_COMMIT=${2:-}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, librosa, soxr, soundfile; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+source scripts/device_env.sh
 
 common=(--set data.root=.devdata/ravdess-16k --set output.cache_dir=/tmp/cache
         --set training.max_epochs=200 --set training.patience=30
