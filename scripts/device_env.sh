@@ -1,6 +1,7 @@
 # Sourced by the scripts/device_*.sh scripts on a lent GPU machine (the workplace's `device`
 # tool): that machine has PyTorch but not our audio packages and cannot download, so the caller
-# carries their wheels in .whl/ (and the corpus in .devdata/ravdess-16k, both ignored by git).
+# carries their wheels in .whl/ (and the corpus in .devdata/ravdess-16k, both ignored by git;
+# scripts/device_prepare.sh makes both).
 # Installs the wheels into $SITE (default /tmp/site; SITE=none, or no .whl/: use what is
 # installed), puts it and the checkout on PYTHONPATH and says what GPU and torch there are.
 site=${SITE:-/tmp/site}
