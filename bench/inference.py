@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from ser_ros.core.audio import AudioConfig, load_audio
 from ser_ros.core.checkpoint import Checkpoint
@@ -62,8 +63,15 @@ PAPER_CONFIG = ModelConfig(num_classes=7, num_features=128, num_frames=626)
 SHARED_VARIANTS = (2, 0)
 TARGET_P95_MS = 20.0
 FILES_USED = 16
+NODE_CONFIG = REPO / 'config' / 'ser.yaml'
 MS = 1000.0
 CPU = torch.device('cpu')
+
+
+def node_threads() -> int | None:
+    """emotion_node's ``threads`` in config/ser.yaml (what the robot runs), None if unset."""
+    settings = yaml.safe_load(NODE_CONFIG.read_text(encoding='utf-8'))
+    return settings.get('emotion_node', {}).get('ros__parameters', {}).get('threads') or None
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,8 +82,9 @@ def parse_args() -> argparse.Namespace:
         'SER_DATA_ROOT', DEFAULT_DATA.parent)) / 'ravdess-16k', help='RAVDESS folder')
     parser.add_argument('--iterations', type=int, default=50, help='timed runs per setting')
     parser.add_argument('--warm-up', type=int, default=5, help='untimed runs per setting')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads (default: torch default, all cores)')
+    parser.add_argument('--threads', type=int, default=node_threads(),
+                        help="torch threads (default: emotion_node's in config/ser.yaml, "
+                             '%(default)s; 0: torch default, all cores)')
     parser.add_argument('--heap', choices=('retain', 'default'), default='retain',
                         help="retain: keep freed memory mapped, as the recogniser does; "
                              "default: glibc's own thresholds")
