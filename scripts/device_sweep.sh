@@ -11,7 +11,6 @@ budget=${1:-380}
 export SER_ROS_GIT_COMMIT=${2:-}
 out=${OUT:-/tmp/sweep_out}; runs=${RUNS:-/tmp/sweep}
 mkdir -p "$out" "$runs"
-# SITE=none: the audio packages are installed already (a smoke test here).
 source scripts/device_env.sh
 
 # EXTRA: more overrides for every run, space-separated (a smoke test's tiny network, say).
@@ -27,15 +26,8 @@ recipes=$(python3 scripts/sweep.py names) || exit 1
 for recipe in $recipes; do
   sets=()
   while read -r item; do sets+=(--set "$item"); done < <(python3 scripts/sweep.py args "$recipe")
-  mkdir -p "$runs/$recipe"
-  python3 -m ser_ros.cli.train --config config/train_ravdess.yaml "${common[@]}" "${sets[@]}" \
-    --set output.run_dir="$runs/$recipe/ravdess_paper" > "$runs/$recipe/paper.log" 2>&1 &
-  for fold in 0 1 2 3 4; do
-    python3 -m ser_ros.cli.train --config config/train_ravdess_speaker.yaml "${common[@]}" \
-      "${sets[@]}" --set protocol.fold=$fold --no-plots \
-      --set output.run_dir="$runs/$recipe/ravdess_speaker_fold$fold" \
-      > "$runs/$recipe/fold$fold.log" 2>&1 &
-  done
+  PARALLEL=1 bash scripts/train_six.sh config/train_ravdess.yaml "$runs/$recipe" "${common[@]}" \
+    "${sets[@]}" > "$runs/$recipe.summary" 2>&1 &
 done
 wait
 python3 scripts/sweep.py summary "${runs}"/*/ | tee "$out/sweep.md"

@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,16 +28,21 @@ SPEAKER_RUN_PREFIX = 'ravdess_speaker_fold'
 PERCENT = 100.0
 
 
+def _sweep_file() -> dict[str, Any]:
+    return yaml.safe_load(SWEEP_FILE.read_text())
+
+
 def recipes() -> dict[str, dict[str, object]]:
     """Return recipe name -> {override key: value} from the sweep file."""
-    return yaml.safe_load(SWEEP_FILE.read_text())['recipes']
+    return _sweep_file()['recipes']
 
 
 def to_run(every: bool = False) -> list[str]:
     """Return the recipes device_sweep.sh trains: the file's ``run`` list, or all of them."""
-    data = yaml.safe_load(SWEEP_FILE.read_text())
-    chosen = list(data['recipes']) if every else list(data.get('run') or data['recipes'])
-    unknown = set(chosen) - set(data['recipes'])
+    data = _sweep_file()
+    known = data['recipes']
+    chosen = list(known) if every else list(data.get('run') or known)
+    unknown = set(chosen) - set(known)
     if unknown:
         raise SystemExit(f'{SWEEP_FILE}: run names unknown recipes {sorted(unknown)}')
     return chosen

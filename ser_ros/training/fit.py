@@ -94,10 +94,14 @@ class FitResult:
 
     best_epoch: int
     epochs_run: int
-    stopped_early: bool
     seconds: float
     stop_reason: str = 'max_epochs'   # one of STOP_REASONS
     history: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether training ended before max_epochs (patience or time budget)."""
+        return self.stop_reason != 'max_epochs'
 
 
 def autocast_context(device: torch.device, bf16: bool) -> Any:
@@ -314,6 +318,6 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     model.eval()
     stop_reason = ('patience' if waited >= settings.patience
                    else 'time_budget' if out_of_time else 'max_epochs')
-    return FitResult(best_epoch=best_epoch, epochs_run=len(history), stopped_early=stopped_early,
+    return FitResult(best_epoch=best_epoch, epochs_run=len(history),
                      seconds=elapsed_before + time.perf_counter() - started, history=history,
                      stop_reason=stop_reason)
