@@ -15,6 +15,11 @@ Like :class:`~ser_ros.core.inference.EmotionRecognizer`, it first asks glibc to 
 memory mapped (``ser_ros.core.heap``); ``--heap default`` leaves glibc as it is, to show what
 the page faults of fresh tensors cost.
 
+``fused_skip_padding`` is what the emotion node runs: the fused network reusing its response
+to the leading padding of utterances shorter than 5 s (``PaddingResponse``). The files here
+keep their own room silence (~3.5-4 s each), so they skip less than the VAD-cut speech the node
+sees; ``bench/pipeline_latency.py`` measures that.
+
 Prints a table on stderr and one JSON object on stdout. Other work on the machine (a training
 run, say) inflates every number: the load average is recorded before and after.
 
@@ -156,6 +161,27 @@ def exported_network(model: SerNet, front_end: FrontEnd, labels: tuple[str, ...]
     return load_torchscript(export_torchscript(checkpoint, folder / 'model.ts')).module
 
 
+class PaddingSkipping(torch.nn.Module):
+    """A fused network run as EmotionRecognizer runs it: windows of leading padding reused.
+
+    The padding response is built on first use under the caller's autocast state, once per
+    precision, as the recogniser builds it under its own.
+    """
+
+    def __init__(self, network: SerNet, column: np.ndarray) -> None:
+        super().__init__()
+        self.network = network
+        self.column = torch.from_numpy(column)
+        self.responses: dict[bool, Any] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x``, skipping the windows that see only padding."""
+        bf16 = torch.is_autocast_enabled(x.device.type)
+        if bf16 not in self.responses:
+            self.responses[bf16] = self.network.padding_response(self.column.to(x.device))
+        return self.network(x, self.responses[bf16])
+
+
 def networks(args: argparse.Namespace
              ) -> tuple[FrontEnd | None, dict[int, SerNet], tuple[str, ...], str]:
     """Return front end (None without a checkpoint), network per shared_blocks, labels, origin."""
@@ -211,12 +237,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     front_end.warm_up()
     precisions = [False, True] if bf16_supported(device) else [False]
     results = []
+    column = front_end.padding_column()
     with tempfile.TemporaryDirectory(prefix='ser_bench_export_') as export_folder:
         for shared, model in built.items():
             variants: dict[str, Callable[[], torch.nn.Module]] = {
                 'fused': lambda model=model: fuse_for_inference(model),
                 'unfused': lambda model=model: model,
             }
+            if shared == next(iter(built)) and column is not None:
+                variants['fused_skip_padding'] = lambda model=model: PaddingSkipping(
+                    fuse_for_inference(model), column)
             if shared == next(iter(built)):   # the shipped layout, or the only one that fits
                 variants['torchscript'] = lambda model=model: exported_network(
                     model, front_end, labels, Path(export_folder))

@@ -66,8 +66,15 @@ def read_run(run_dir: Path) -> dict[str, float]:
 
 def summarise(folder: Path) -> dict[str, object]:
     """Score one recipe folder: selection value (mean validation UA) and test results."""
+    if not folder.is_dir():
+        raise ValueError(f'{folder}: no such recipe folder')
     runs = {path.name: read_run(path) for path in sorted(folder.iterdir())
             if (path / 'test_report.json').exists()}
+    if not runs:
+        hint = (' (a run folder itself: give the folder above it)'
+                if (folder / 'test_report.json').exists() else '')
+        raise ValueError(f'{folder}: no finished runs in it{hint}; a recipe folder holds '
+                         f'{PAPER_RUN} and {SPEAKER_RUN_PREFIX}0..4, each with test_report.json')
     speaker = [run for name, run in runs.items() if name.startswith(SPEAKER_RUN_PREFIX)]
     paper = runs.get(PAPER_RUN)
     return {
@@ -117,7 +124,10 @@ def main() -> int:
     elif args.command == 'args':
         print('\n'.join(overrides(args.recipe)))
     else:
-        rows = [summarise(folder) for folder in args.folders]
+        try:
+            rows = [summarise(folder) for folder in args.folders]
+        except ValueError as error:
+            parser.error(str(error))
         print(table(rows))
         for row in rows:
             print(json.dumps(row))

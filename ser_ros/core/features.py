@@ -60,6 +60,10 @@ MIN_DELTA_WIDTH = 3
 # Normalised features divide by the per-row std; a constant row must not blow up.
 STD_FLOOR = 1e-6
 SAMPLE_RATE = AudioConfig().sample_rate
+# FrontEnd.padding_column's probe: noise filling this fraction of the analysis window (so its
+# first half is certainly padding), at this amplitude.
+PADDING_PROBE_FRACTION = 0.25
+PADDING_PROBE_LEVEL = 0.1
 
 
 @dataclass(frozen=True)
@@ -505,6 +509,26 @@ class FrontEnd:
     def with_normalizer(self, normalizer: Normalizer | None) -> FrontEnd:
         """Return this front end with other normalisation statistics."""
         return replace(self, normalizer=normalizer)
+
+    def padding_column(self) -> np.ndarray | None:
+        """Normalised features of one frame of the zeros that 'pre' padding puts before speech.
+
+        None when padding does not give identical columns (pad modes other than 'pre', or a
+        feature set whose padding frames differ). A short noise probe is used because the
+        features of pure silence are referenced to silence itself (mel: 0 dB, not the floor).
+        With dB relative to the loudest bin, padding sits on the floor (``top_db`` under it)
+        for any utterance at a speaking level; a whisper-quiet one pads with other values and
+        simply does not match.
+        """
+        if self.audio.pad_mode != 'pre':
+            return None
+        probe_samples = int(self.audio.num_samples * PADDING_PROBE_FRACTION)
+        probe = np.random.default_rng(0).standard_normal(probe_samples).astype(np.float32)
+        features = self(PADDING_PROBE_LEVEL * probe, self.audio.sample_rate)
+        leading = features[:, :features.shape[1] // 2]
+        if not np.array_equal(leading, np.broadcast_to(leading[:, :1], leading.shape)):
+            return None
+        return leading[:, 0].copy()
 
     def warm_up(self) -> None:
         """Run one extraction on silence so numba compiles now, not on the first utterance."""

@@ -209,6 +209,27 @@ def frames_used(config: ModelConfig, time_kernels: Sequence[int]) -> int:
     return min(needed, config.num_frames)
 
 
+@dataclass(frozen=True)
+class PaddingResponse:
+    """Window embeddings of an input made only of padding columns (inference only).
+
+    With 'pre' padding every utterance shorter than the analysis window starts with identical
+    padding columns, and windows that see nothing else always encode to the same vectors. Given
+    these, :class:`WindowEncoder` skips the convolutions of those windows: on VAD-cut speech of
+    2-3 s about half the network's work. Build with :meth:`WindowEncoder.padding_response`
+    under the precision (autocast) and device it will be used with.
+    """
+
+    column: torch.Tensor        # (F,) normalised features of one padding frame
+    embeddings: torch.Tensor    # (num_windows, E) encoder output for all-padding input
+
+
+def leading_padding_frames(x: torch.Tensor, column: torch.Tensor) -> int:
+    """Frames at the start of every item of ``x`` (B, F, T) that equal ``column`` exactly."""
+    matches = (x == column.view(1, -1, 1)).all(dim=1)              # (B, T)
+    return int(matches.int().cumprod(dim=1).sum(dim=1).min())
+
+
 class ConvBlock(nn.Sequential):
     """Conv2D 3x3 'same' stride 1 -> BatchNorm -> activation -> MaxPool -> Dropout.
 
@@ -240,6 +261,10 @@ class WindowEncoder(nn.Module):
         time_kernels, _ = pool_plan(config.window_frames, config.pool_sizes)
         self.shared_stride = math.prod(time_kernels[:config.shared_blocks])
         self.frames_used = frames_used(config, time_kernels)
+        # Input frames each side that a shared-block output column depends on beyond its own
+        # stride: one per 'same' 3x3 convolution, at that block's input resolution.
+        self.shared_reach = sum(CONV_KERNEL // 2 * math.prod(time_kernels[:block])
+                                for block in range(config.shared_blocks))
         channels = (1, *config.filters)
         self.blocks = nn.Sequential(*(
             ConvBlock(channels[i], channels[i + 1], (freq_kernels[i], time_kernels[i]),
@@ -255,20 +280,64 @@ class WindowEncoder(nn.Module):
         # filter count whatever the depth or input shape.
         self.global_pool = nn.AdaptiveAvgPool2d(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode every window of the time axis."""
+    def padding_windows(self, leading_frames: int) -> int:
+        """Leading windows whose every input (receptive field included) is padding."""
+        stride = self.shared_stride
+        clean_columns = max(0, leading_frames - self.shared_reach) // stride
+        width, hop = self.window_frames // stride, self.window_hop // stride
+        if clean_columns < width:
+            return 0
+        return min(self.num_windows, 1 + (clean_columns - width) // hop)
+
+    def padding_lengths(self) -> list[int]:
+        """Return the shortest leading padding (frames) for each count of skipped windows.
+
+        The first is 0 (nothing skipped). Each count gives the convolutions another input
+        width; warming each up once keeps the first utterance of every length from paying for
+        the kernels' set-up.
+        """
+        stride = self.shared_stride
+        width, hop = self.window_frames // stride, self.window_hop // stride
+        return [0] + [((skipped - 1) * hop + width) * stride + self.shared_reach
+                      for skipped in range(1, self.num_windows + 1)]
+
+    def padding_response(self, column: torch.Tensor) -> PaddingResponse:
+        """Encode an input that is ``column`` in every frame (eval mode; see PaddingResponse)."""
+        if self.training:
+            raise RuntimeError('padding_response is for inference: call eval() first')
+        padding = column.reshape(1, -1, 1).expand(1, -1, self.frames_used)
+        return PaddingResponse(column.flatten(), self(padding)[0])
+
+    def forward(self, x: torch.Tensor, padding: PaddingResponse | None = None) -> torch.Tensor:
+        """Encode every window of the time axis; with ``padding``, reuse all-padding windows."""
         batch = x.shape[0]
+        skipped = 0
+        if padding is not None and not self.training:
+            skipped = self.padding_windows(leading_padding_frames(x, padding.column))
+        if skipped == self.num_windows:
+            return padding.embeddings.unsqueeze(0).expand(batch, -1, -1)
+        stride = self.shared_stride
+        width, hop = self.window_frames // stride, self.window_hop // stride
+        # Start far enough before the first computed window that the crop's own border (zero
+        # 'same' padding) does not reach it; whole strides keep every pool aligned.
+        first_column = skipped * hop
+        start_column = max(0, first_column - math.ceil(self.shared_reach / stride))
         # Channels-last makes the CPU max-pool ~15x faster than on NCHW tensors (measured).
-        maps = x[:, :, :self.frames_used].unsqueeze(1).contiguous(
+        maps = x[:, :, start_column * stride:self.frames_used].unsqueeze(1).contiguous(
             memory_format=torch.channels_last)
         maps = self.blocks[:self.shared_blocks](maps)                   # (B, C, F', T')
+        maps = maps[:, :, :, first_column - start_column:]
         channels, height = maps.shape[1], maps.shape[2]
-        width, hop = self.window_frames // self.shared_stride, self.window_hop // self.shared_stride
-        windows = maps.unfold(3, width, hop)[:, :, :, :self.num_windows]  # (B, C, F', N, W')
+        computed = self.num_windows - skipped
+        windows = maps.unfold(3, width, hop)[:, :, :, :computed]      # (B, C, F', N, W')
         windows = windows.permute(0, 3, 1, 2, 4).reshape(-1, channels, height, width)
         windows = windows.contiguous(memory_format=torch.channels_last)
         encoded = self.global_pool(self.blocks[self.shared_blocks:](windows)).flatten(1)
-        return encoded.reshape(batch, self.num_windows, -1)
+        encoded = encoded.reshape(batch, computed, -1)
+        if not skipped:
+            return encoded
+        reused = padding.embeddings[:skipped].to(encoded.dtype).unsqueeze(0)
+        return torch.cat((reused.expand(batch, -1, -1), encoded), dim=1)
 
 
 class BahdanauAttention(nn.Module):
@@ -316,11 +385,12 @@ class SerNet(nn.Module):
                 f'got {tuple(x.shape)}'
             )
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def encode(self, x: torch.Tensor, padding: PaddingResponse | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return the classifier input (B, embedding_size) and attention weights (or None)."""
         if not torch.jit.is_tracing():   # a traced graph keeps no Python checks anyway
             self._check_input(x)
-        sequence = self.encoder(x) if self.encoder is not None else x.transpose(1, 2)
+        sequence = self.encoder(x, padding) if self.encoder is not None else x.transpose(1, 2)
         states, (final, _) = self.blstm(sequence)
         # final: (2, B, H): forward state after the last step, backward after the first.
         last_state = torch.cat((final[0], final[1]), dim=1)
@@ -333,9 +403,21 @@ class SerNet(nn.Module):
         """Vector fed to the final FC layer (attention block output), e.g. for t-SNE."""
         return self.encode(x)[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits (B, num_classes); apply softmax for probabilities."""
-        return self.classifier(self.encode(x)[0])
+    def forward(self, x: torch.Tensor, padding: PaddingResponse | None = None) -> torch.Tensor:
+        """Class logits (B, num_classes); apply softmax for probabilities.
+
+        ``padding`` (inference only, see :class:`PaddingResponse`) skips the convolutions of
+        windows that see only leading padding; the logits are the same up to float rounding.
+        """
+        return self.classifier(self.encode(x, padding)[0])
+
+    def padding_response(self, column: torch.Tensor) -> PaddingResponse | None:
+        """Build what :meth:`forward` needs to skip leading padding ``column``s (None: no conv)."""
+        return None if self.encoder is None else self.encoder.padding_response(column)
+
+    def padding_lengths(self) -> list[int]:
+        """Leading padding lengths that exercise every skip count (empty: no conv)."""
+        return [] if self.encoder is None else self.encoder.padding_lengths()
 
     def describe(self) -> str:
         """One-line summary: variant, input shape and trainable parameter count."""

@@ -153,6 +153,43 @@ def test_any_length_is_cut_or_padded(recognizer: EmotionRecognizer, files: list[
         check_prediction(recognizer.predict(samples, RATE))
 
 
+def test_padding_column_is_what_pre_padding_gives(checkpoint: Checkpoint, files: list[Path]
+                                                 ) -> None:
+    front_end = checkpoint.front_end()
+    column = front_end.padding_column()
+    speech = load_audio(files[0])[RATE // 2:RATE // 2 + RATE // 4]
+    short = front_end(speech / np.abs(speech).max() / 2, RATE)    # peak at half full scale
+    assert column is not None and np.array_equal(short[:, 0], column)
+    assert not np.array_equal(short[:, -1], column)
+    # Padding sits on the 80 dB floor under the loudest bin only when that bin is loud enough
+    # (power >= 1e-2): a whisper-quiet utterance pads with other values, and skips nothing.
+    quiet = front_end(speech / np.abs(speech).max() * 1e-4, RATE)
+    assert not np.array_equal(quiet[:, 0], column)
+    post = FrontEnd(AudioConfig(duration_s=1.0, pad_mode='post'), checkpoint.feature_config,
+                    checkpoint.front_end().normalizer)
+    assert post.padding_column() is None
+
+
+@pytest.mark.parametrize('bf16', [False, True], ids=['fp32', 'bf16'])
+def test_skipping_padding_gives_the_whole_network_result(model_path: Path, files: list[Path],
+                                                         bf16: bool) -> None:
+    if bf16 and not bf16_supported(torch.device('cpu')):
+        pytest.skip('this CPU has no native bfloat16 (AVX512-BF16 or AMX)')
+    skipping = EmotionRecognizer.from_checkpoint(model_path, device='cpu', bf16=bf16)
+    whole = EmotionRecognizer.from_checkpoint(model_path, device='cpu', bf16=bf16,
+                                              skip_padding=False)
+    assert skipping.skips_padding and not whole.skips_padding
+    skipping.warm_up()
+    for path in files:
+        waveform = load_audio(path)
+        # 0.2-0.9 s of speech: 1 s analysis windows start with up to 0.8 s of padding.
+        for seconds, peak in ((0.2, 0.5), (0.5, 0.5), (0.9, 0.5), (0.5, 1e-4)):
+            speech = waveform[RATE // 2:RATE // 2 + int(seconds * RATE)]
+            features = skipping.features(speech / np.abs(speech).max() * peak, RATE)[np.newaxis]
+            assert np.allclose(skipping.probabilities(features), whole.probabilities(features),
+                               atol=FUSED_TOLERANCE)
+
+
 @pytest.mark.skipif(not bf16_supported(torch.device('cpu')),
                     reason='this CPU has no native bfloat16 (AVX512-BF16 or AMX)')
 def test_bf16_on_cpu_is_close_to_fp32(model_path: Path, recognizer: EmotionRecognizer,

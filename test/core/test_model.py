@@ -294,3 +294,61 @@ def test_shared_blocks_skip_exactly_the_frames_no_window_uses(shared: int) -> No
         logits = model(x)
         assert torch.equal(model(other_tail), logits)
         assert not torch.allclose(model(other_last_used), logits)
+
+
+def _padded(x: torch.Tensor, column: torch.Tensor, leading: int) -> torch.Tensor:
+    """``x`` with its first ``leading`` frames replaced by the padding ``column``."""
+    padded = x.clone()
+    padded[:, :, :leading] = column.view(1, -1, 1)
+    return padded
+
+
+@pytest.mark.parametrize('shared', [0, 1, 2])
+def test_skipping_leading_padding_is_exact_at_every_boundary(shared: int) -> None:
+    """Skipped windows give the whole network's logits, at every boundary.
+
+    At the shortest padding that lets k windows be skipped, and one frame short of it: a reach
+    or crop guard too small would show here.
+    """
+    torch.manual_seed(6)
+    model = SerNet(ModelConfig(num_classes=7, shared_blocks=shared, **MEL128))
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 128, 626) * 2 + 1)   # BatchNorm statistics off identity
+    model.eval()
+    column = torch.randn(128)
+    with torch.no_grad():
+        padding = model.padding_response(column)
+        lengths = model.padding_lengths()
+        assert lengths[0] == 0 and len(lengths) == model.config.num_windows + 1
+        x = torch.randn(1, 128, 626)
+        for skipped, length in enumerate(lengths):
+            assert model.encoder.padding_windows(length) == skipped
+            if skipped:
+                assert model.encoder.padding_windows(length - 1) == skipped - 1
+            for leading in {max(0, length - 1), min(626, length)}:
+                padded = _padded(x, column, leading)
+                assert torch.allclose(model(padded, padding), model(padded), atol=1e-5)
+
+
+def test_skipping_padding_uses_the_batch_shortest_padding() -> None:
+    torch.manual_seed(7)
+    model = SerNet(ModelConfig(num_classes=7, shared_blocks=2, **MEL128)).eval()
+    column = torch.randn(128)
+    with torch.no_grad():
+        padding = model.padding_response(column)
+        x = torch.randn(3, 128, 626)
+        batch = torch.cat([_padded(x[i:i + 1], column, leading)
+                           for i, leading in enumerate((500, 200, 626))])
+        one_by_one = torch.cat([model(item[None]) for item in batch])
+        assert torch.allclose(model(batch, padding), one_by_one, atol=1e-5)
+        # A padding column the input does not start with skips nothing.
+        other = model.padding_response(column + 1)
+        assert torch.allclose(model(batch, other), one_by_one, atol=1e-5)
+
+
+def test_padding_is_not_skipped_while_training() -> None:
+    model = SerNet(ModelConfig(num_classes=7, shared_blocks=2, **MEL128))
+    with pytest.raises(RuntimeError, match='call eval'):
+        model.padding_response(torch.zeros(128))
+    assert SerNet(ModelConfig(num_classes=7, variant='blstm', **MEL128)).padding_lengths() == []

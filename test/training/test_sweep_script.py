@@ -45,3 +45,11 @@ def test_summary_chooses_on_validation_and_counts_runs_the_budget_cut(tmp_path: 
     lines = sweep.table(rows).splitlines()
     assert lines[2].startswith('| steady | 3 (0) | 60.0 |')
     assert lines[3].startswith('| shaky | 2 (2) | 50.0 |')
+
+
+def test_summary_of_a_folder_without_finished_runs_says_what_it_wants(tmp_path: Path) -> None:
+    _write_run(tmp_path / 'recipe' / 'ravdess_paper', 0.6, 0.4, 'patience')
+    with pytest.raises(ValueError, match='a run folder itself'):
+        sweep.summarise(tmp_path / 'recipe' / 'ravdess_paper')
+    with pytest.raises(ValueError, match='no such recipe folder'):
+        sweep.summarise(tmp_path / 'missing')
