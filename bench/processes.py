@@ -153,27 +153,22 @@ class Player:
     """This process's node: plays the feed on the audio topics and listens to the results."""
 
     def __init__(self) -> None:
-        from audio_common_msgs.msg import AudioDataStamped, AudioInfo
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
 
-        from ser_ros.ros.pipeline import Monitor
-        from ser_ros.ros.topics import AUDIO, AUDIO_INFO, DIAGNOSTICS, qos_for
+        from ser_ros.ros.pipeline import FeedPlayer, Monitor
+        from ser_ros.ros.topics import DIAGNOSTICS, qos_for
 
         self.node = Node('bench_player')
-        self.audio = self.node.create_publisher(AudioDataStamped, AUDIO,
-                                                qos_for(AUDIO).to_rclpy())
-        self.info = self.node.create_publisher(AudioInfo, AUDIO_INFO,
-                                               qos_for(AUDIO_INFO).to_rclpy())
         self.answers: list[tuple[float, dict[str, Any]]] = []
         self.monitor = Monitor(self.node, None,
                                lambda line: self.answers.append((time.monotonic(),
                                                                  json.loads(line))))
         self.monitor.attach()
+        self.feed_player = FeedPlayer(self.node, self.monitor)
         self.emotion_ready = False
         self.vad_messages = 0
-        self.played = 0
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS, self._on_diagnostics,
                                       qos_for(DIAGNOSTICS).to_rclpy())
         self.executor = SingleThreadedExecutor()
@@ -205,11 +200,15 @@ class Player:
         """
         from ser_ros.ros.topics import EMOTION, UTTERANCE
 
-        graph = self.node
-        return (self.emotion_ready and self.audio.get_subscription_count() > 0
-                and self.info.get_subscription_count() > 0
-                and graph.count_publishers(UTTERANCE) > 0 and graph.count_subscribers(UTTERANCE) > 1
-                and graph.count_publishers(EMOTION) > 0 and graph.count_subscribers(EMOTION) > 1)
+        node = self.node
+        return (self.emotion_ready and self.feed_player.connected()
+                and node.count_publishers(UTTERANCE) > 0 and node.count_subscribers(UTTERANCE) > 1
+                and node.count_publishers(EMOTION) > 0 and node.count_subscribers(EMOTION) > 1)
+
+    @property
+    def played(self) -> int:
+        """Audio messages published so far."""
+        return self.feed_player.played
 
     def counts(self) -> tuple[int, int]:
         """Utterances and emotions seen so far."""
@@ -218,19 +217,9 @@ class Player:
 
     def play(self, feed: Any, rate: float, paced_by_pipeline: bool) -> tuple[float, float]:
         """Publish the feed at ``rate`` x real time; return when playing started and ended."""
-        started = play_started = time.monotonic()
-        for item in feed.items:
-            paused = time.monotonic()
-            while paced_by_pipeline and item.topic == 'audio' and self._must_wait():
-                time.sleep(POLL_S)
-            started += time.monotonic() - paused
-            delay = started + item.offset_s / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            (self.audio if item.topic == 'audio' else self.info).publish(item.payload)
-            if item.end_ns is not None:
-                self.monitor.chunk_published(item.end_ns)
-            self.played += item.topic == 'audio'
+        play_started = time.monotonic()
+        self.feed_player.play(feed.items, rate, lambda: paced_by_pipeline and self._must_wait(),
+                              threading.Event(), poll_s=POLL_S)
         return play_started, time.monotonic()
 
     def _must_wait(self) -> bool:

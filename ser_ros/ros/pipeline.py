@@ -60,6 +60,7 @@ from ser_ros.ros import node_set
 from ser_ros.ros.node_main import StartupError
 from ser_ros.ros.params import EXIT_BAD_PARAMETER
 from ser_ros.ros.topics import (
+    AUDIO,
     AUDIO_INFO,
     AUDIO_STREAM_QOS,
     EMOTION,
@@ -437,6 +438,48 @@ def stats_of(node: Node | None) -> dict[str, Any] | None:
     return dict(getattr(node, 'counters', {})) or None
 
 
+class FeedPlayer:
+    """Publishes a feed on the audio topics at a multiple of its recorded pace.
+
+    While ``must_wait`` says so, audio is held (flow control); the time held shifts the rest of
+    the schedule, so the gaps within the feed keep their lengths.
+    """
+
+    def __init__(self, node: Node, monitor: Monitor, audio_topic: str = AUDIO) -> None:
+        self.audio = node.create_publisher(AudioDataStamped, audio_topic,
+                                           qos_for(AUDIO).to_rclpy())
+        self.info = node.create_publisher(AudioInfo, AUDIO_INFO, qos_for(AUDIO_INFO).to_rclpy())
+        self.monitor = monitor
+        self.played = 0   # audio messages published
+
+    def connected(self) -> bool:
+        """Whether both audio topics have a subscriber."""
+        return self.audio.get_subscription_count() > 0 and self.info.get_subscription_count() > 0
+
+    def publish(self, item: FeedItem) -> None:
+        """Publish one item now and tell the monitor which audio went out."""
+        (self.audio if item.topic == 'audio' else self.info).publish(item.payload)
+        if item.end_ns is not None:
+            self.monitor.chunk_published(item.end_ns)
+        self.played += item.topic == 'audio'
+
+    def play(self, items: Sequence[FeedItem], rate: float, must_wait: Callable[[], bool],
+             stop: threading.Event, poll_s: float = POLL_S / 4) -> bool:
+        """Publish ``items`` at ``rate`` x real time; False if ``stop`` was set first."""
+        started = time.monotonic()
+        for item in items:
+            paused = time.monotonic()
+            while item.topic == 'audio' and must_wait():
+                if stop.wait(poll_s):
+                    return False
+            started += time.monotonic() - paused
+            delay = started + item.offset_s / rate - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return False
+            self.publish(item)
+        return True
+
+
 class Pipeline:
     """The node set, a player and a monitor in one process."""
 
@@ -447,25 +490,21 @@ class Pipeline:
         self.values = values
         self.nodes = start_nodes(values)
         self.node = Node(NODE_NAME)
-        self.audio_publisher = self.node.create_publisher(
-            AudioDataStamped, values['audio_topic'], qos_for('audio').to_rclpy())
-        self.info_publisher = self.node.create_publisher(AudioInfo, AUDIO_INFO,
-                                                         qos_for(AUDIO_INFO).to_rclpy())
         print_line = lambda line: print(line, flush=True)  # noqa: E731
         policy = self.nodes.get('dialogue_policy_node')
         self.monitor = Monitor(self.node, policy, print_line,
                                table=Table(print_line, feed.start_ns, policy is not None)
                                if table else None)
         self.monitor.attach()
+        self.player = FeedPlayer(self.node, self.monitor, values['audio_topic'])
         # One executor thread: emotion_node infers on its own worker thread, so callbacks are
         # short, and a single thread moves ~2-3x more audio messages than a thread pool here.
         self.executor = SingleThreadedExecutor()
         for node in (*self.nodes.values(), self.node):
             self.executor.add_node(node)
-        self.played = 0
         self.stop = threading.Event()
         self._spinner = threading.Thread(target=self._spin, name='executor', daemon=True)
-        self._player = threading.Thread(target=self._play, name='player', daemon=True)
+        self._playing = threading.Thread(target=self._play, name='player', daemon=True)
 
     def _spin(self) -> None:
         try:
@@ -486,37 +525,23 @@ class Pipeline:
     def _backlog(self) -> int:
         """Audio messages played that the VAD has not taken yet (0 when it does not say)."""
         counters = getattr(self.nodes.get('vad_node'), 'counters', None)
-        return 0 if counters is None else self.played - counters.get('messages', 0)
+        return 0 if counters is None else self.player.played - counters.get('messages', 0)
 
     def _play(self) -> None:
-        started = time.monotonic()
-        for item in self.feed.items:
-            # Flow control: never let the VAD fall further behind than half its queue, or
-            # its keep-last subscription would overwrite audio. Waiting shifts the schedule.
-            paused = time.monotonic()
-            while item.topic == 'audio' and self._backlog() >= MAX_BACKLOG:
-                if self.stop.wait(POLL_S / 4):
-                    return
-            started += time.monotonic() - paused
-            delay = started + item.offset_s / self.rate - time.monotonic()
-            if delay > 0 and self.stop.wait(delay):
-                return
-            publisher = self.audio_publisher if item.topic == 'audio' else self.info_publisher
-            publisher.publish(item.payload)
-            if item.end_ns is not None:
-                self.monitor.chunk_published(item.end_ns)
-            self.played += item.topic == 'audio'
+        # Flow control: never let the VAD fall further behind than half its queue, or its
+        # keep-last subscription would overwrite audio.
+        self.player.play(self.feed.items, self.rate, lambda: self._backlog() >= MAX_BACKLOG,
+                         self.stop)
 
     def ready(self) -> bool:
         """Whether the VAD listens and the emotion model has warmed up."""
         emotion = stats_of(self.nodes.get('emotion_node'))
         warm = emotion is None or emotion.get('state') != 'warming_up'
-        return (warm and self.audio_publisher.get_subscription_count() > 0
-                and self.info_publisher.get_subscription_count() > 0)
+        return warm and self.player.connected()
 
     def _vad_caught_up(self) -> bool:
         counters = getattr(self.nodes.get('vad_node'), 'counters', None)
-        return counters is None or counters.get('messages', 0) >= self.played
+        return counters is None or counters.get('messages', 0) >= self.player.played
 
     def _flush_vad(self) -> None:
         vad = self.nodes.get('vad_node')
@@ -559,8 +584,8 @@ class Pipeline:
                                          'model warm-up) in time')
             return EXIT_UNFINISHED
         self._log(f'playing {self.feed.description} at {self.rate:g}x real time')
-        self._player.start()
-        self._player.join()
+        self._playing.start()
+        self._playing.join()
         deadline = time.monotonic() + timeout_s
         if not self._wait(self._vad_caught_up, timeout_s):
             self.node.get_logger().error('the VAD did not take all the audio in time')
@@ -588,8 +613,8 @@ class Pipeline:
     def close(self) -> None:
         """Stop playing and spinning, destroy every node."""
         self.stop.set()
-        if self._player.is_alive():
-            self._player.join()
+        if self._playing.is_alive():
+            self._playing.join()
         self.executor.shutdown()
         if self._spinner.is_alive():
             self._spinner.join()
