@@ -1,7 +1,7 @@
 """End of speech -> /emotion latency through the real pipeline, split by stage (issue 6, item 1).
 
     scripts/run_isolated.sh .venv/bin/python bench/pipeline_latency.py [--utterances 120]
-        [--rate 1] [--model PATH] [--fp32] [--quick]
+        [--rate 1] [--model PATH] [--fp32] [--whole-network] [--quick]
 
 Plays a bag of real RAVDESS sentences and room silence (bench/make_stream.py) at real time
 through ``ser_pipeline``'s node set (vad_node, emotion_node, dialogue_policy_node on one
@@ -298,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                         'random-weight one of the same size)')
     parser.add_argument('--fp32', action='store_true', help='emotion_node bf16: false '
                         '(default: config/ser.yaml, bf16 where the CPU has it)')
+    parser.add_argument('--whole-network', action='store_true',
+                        help='emotion_node skip_padding: false (the network convolves the '
+                        'padding before short utterances too, as before it skipped it)')
     parser.add_argument('--topology', choices=TOPOLOGIES, default='processes',
                         help='processes: each node its own process, as ros2 launch runs them '
                         'on the robot; in-process: ser_pipeline\'s one process')
@@ -315,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     model, model_kind = resolve_model(arguments.model)
     stream = cached_stream('latency', utterances=utterances)
     bag = Path(stream.bag)
-    config = emotion_config(bf16=False) if arguments.fp32 else None
+    changes = {**({'bf16': False} if arguments.fp32 else {}),
+               **({'skip_padding': False} if arguments.whole_network else {})}
+    config = emotion_config(**changes) if changes else None
     if arguments.topology == 'processes':
         record = run_as_processes(bag, model, rate, config=config,
                                   reserve_core=arguments.reserve_core)
@@ -333,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         'quick': arguments.quick,
         'machine': machine_facts(),
         'model': str(model), 'model_kind': model_kind, 'bf16': record.bf16,
+        'skip_padding': not arguments.whole_network,
         'stream': stream.to_dict(),
         'rate': rate,
         'topology': arguments.topology,

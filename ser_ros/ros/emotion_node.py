@@ -66,6 +66,9 @@ PARAMETERS = (
          'cuda or cuda:N', check=_device_problem),
     Spec('bf16', True, 'run under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs); '
          'falls back to float32 with a warning where unsupported'),
+    Spec('skip_padding', True, 'reuse the network\'s response to the padding before utterances '
+         'shorter than its 5 s window instead of convolving it (same probabilities; a third or '
+         'more less network time on 2-3 s utterances); false: run the whole network'),
     Spec('queue_size', 4, 'utterances waiting for inference; when full, the oldest is dropped',
          low=1, high=100),
     Spec('max_batch', 8, 'utterances classified in one network call when several wait (after '
@@ -249,7 +252,8 @@ class EmotionNode(Node):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
                 recognizer = EmotionRecognizer.from_checkpoint(
-                    path, device=self._config['device'], bf16=self._config['bf16'])
+                    path, device=self._config['device'], bf16=self._config['bf16'],
+                    skip_padding=self._config['skip_padding'])
         except CheckpointError as error:
             raise StartupError(f'parameter \'model_path\': cannot load the model{hint}: '
                                f'{error}', EXIT_NO_MODEL) from None
