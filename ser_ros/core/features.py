@@ -345,6 +345,21 @@ def _spectral_set(y: np.ndarray, spectrum: np.ndarray, config: FeatureConfig,
     return rows
 
 
+def _silent_leading_frames(y: np.ndarray, config: FeatureConfig) -> int:
+    """Leading STFT frames of a mel feature set that hold only exact zeros (the padding).
+
+    With centred frames and zero padding, such a frame's spectrum is exactly 0 whatever comes
+    after it, so :func:`extract_features` leaves those frames out of the STFT (on speech padded
+    to 5 s, about as much work as the padding is long). Other settings return 0.
+    """
+    if config.kind != 'mel' or not config.center or config.stft_pad_mode != 'constant':
+        return 0
+    voiced = np.flatnonzero(y)
+    first = int(voiced[0]) if voiced.size else y.shape[0]
+    # librosa wants at least one whole n_fft of signal left.
+    return max(0, min(first - config.n_fft // 2, y.shape[0] - config.n_fft) // config.hop_length)
+
+
 def extract_features(waveform: np.ndarray, config: FeatureConfig,
                      sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Compute the feature matrix, float32 of shape ``(config.num_features, num_frames)``.
@@ -364,10 +379,15 @@ def extract_features(waveform: np.ndarray, config: FeatureConfig,
     if 'mfcc_delta' in config.groups and frames < config.delta_width:
         raise ValueError(f'{frames} frames are too few for MFCC deltas of width '
                          f'{config.delta_width}; give more audio')
+    silent = _silent_leading_frames(y, config)
     spectrum = np.abs(librosa.stft(
-        y, n_fft=config.n_fft, hop_length=config.hop_length, win_length=config.win_length,
-        window=config.window, center=config.center, pad_mode=config.stft_pad_mode,
+        y[silent * config.hop_length:], n_fft=config.n_fft, hop_length=config.hop_length,
+        win_length=config.win_length, window=config.window, center=config.center,
+        pad_mode=config.stft_pad_mode,
     ))
+    if silent:
+        spectrum = np.concatenate(
+            (np.zeros((spectrum.shape[0], silent), spectrum.dtype), spectrum), axis=1)
     if config.kind == 'mel':
         matrix = _to_db(_mel_power(spectrum, config, sample_rate), config)
     else:

@@ -76,6 +76,25 @@ def test_mel128_matches_librosa(waveforms: list[np.ndarray]) -> None:
         assert np.allclose(features, expected, atol=1e-3)
 
 
+@pytest.mark.parametrize('first_voiced', [0, 255, 256, 257, 383, 384, 40_000, 79_000, 80_000])
+def test_mel128_of_padded_speech_matches_librosa_wherever_it_starts(
+        waveforms: list[np.ndarray], first_voiced: int) -> None:
+    """The STFT leaves out leading frames of pure zeros: the result must not show where."""
+    # Start at the loudest sample: frames that barely touch the speech must not fall under
+    # the 80 dB floor, or a frame left out wrongly would not show.
+    speech = waveforms[0][int(np.argmax(np.abs(waveforms[0]))):]
+    y = np.zeros(FIVE_SECONDS, np.float32)
+    y[first_voiced:] = np.resize(speech, FIVE_SECONDS - first_voiced)   # repeated as needed
+    power = librosa.feature.melspectrogram(
+        y=y, sr=RATE, n_fft=512, hop_length=128, win_length=256, window='hamming',
+        center=True, pad_mode='constant', power=2.0, n_mels=128, fmax=4000)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')   # e.g. librosa's 'n_fft too large for the input'
+        features = extract_features(y, feature_preset('mel128'))
+    assert features.shape == (128, 626)
+    assert np.allclose(features, librosa.power_to_db(power, ref=np.max, top_db=80.0), atol=1e-3)
+
+
 def test_iemocap_matches_librosa_group_by_group(waveforms: list[np.ndarray],
                                                 iemocap_features: list[np.ndarray]) -> None:
     config = feature_preset('iemocap')
