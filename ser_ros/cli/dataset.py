@@ -17,14 +17,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from ser_ros.data.corpus import Corpus
-from ser_ros.data.iemocap import load_iemocap
-from ser_ros.data.labels import DEFAULT_CLASSES
-from ser_ros.data.ravdess import load_ravdess
+from ser_ros.data.registry import CORPORA, load_corpus
 from ser_ros.data.summary import summarize
 
 PROGRAM = 'ser_dataset'
-CORPORA = tuple(sorted(DEFAULT_CLASSES))
 STDOUT = '-'
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -57,21 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_corpus(corpus: str, root: Path, classes: int | None = None,
-                skip_malformed: bool = False) -> Corpus:
-    """Load ``root`` as ``corpus`` ('ravdess' or 'iemocap'); ValueError on bad input."""
-    count = DEFAULT_CLASSES[corpus] if classes is None else classes
-    if corpus == 'ravdess':
-        return load_ravdess(root, classes=count, strict=not skip_malformed)
-    if skip_malformed:
-        raise ValueError('--skip-malformed applies to ravdess only')
-    return load_iemocap(root, classes=count)
-
-
 def _summary(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        corpus = load_corpus(args.corpus, args.root, args.classes, args.skip_malformed)
+        corpus = load_corpus(args.corpus, args.root, args.classes,
+                             strict=not args.skip_malformed)
     for warning in caught:
         print(f'{PROGRAM}: warning: {warning.message}', file=sys.stderr)
     summary = summarize(corpus, check_identical=not args.no_identical)

@@ -2,7 +2,8 @@
 
 Example::
 
-    ser_evaluate --model models/ser_ravdess7.pt --data ../shared/data/ravdess-16k --json out.json
+    ser_evaluate --data ../shared/data/ravdess-16k --json out.json      # the shipped model
+    ser_evaluate --corpus folders --data my_recordings --json out.json   # my_recordings/angry/..
 
 ``--split runs/x/split.json`` restricts the evaluation to the test files of a training run.
 """
@@ -15,13 +16,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ser_ros.data.registry import CORPORA
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ser_evaluate."""
     parser = argparse.ArgumentParser(prog='ser_evaluate', description=__doc__.split('\n')[0])
     parser.add_argument('--model', help='checkpoint (default: the shipped model)')
     parser.add_argument('--data', required=True, help='corpus folder (official layout)')
-    parser.add_argument('--corpus', default='ravdess', choices=('ravdess', 'iemocap'))
+    parser.add_argument('--corpus', default='ravdess', choices=CORPORA,
+                        help='folder layout: ravdess, iemocap (official) or folders '
+                        '(ROOT/<emotion>/[<speaker>/]*.wav, any corpus)')
     parser.add_argument('--json', dest='json_path', help='write the report here as JSON')
     parser.add_argument('--confusion', help='write the row-normalised confusion matrix PNG here')
     parser.add_argument('--split', help="a run's split.json: evaluate only its part --part")

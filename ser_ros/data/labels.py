@@ -40,16 +40,21 @@ IEMOCAP_CODES: Mapping[str, str] = MappingProxyType({
 })
 IEMOCAP_4: tuple[str, ...] = ('neutral', 'angry', 'happy', 'sad')
 
+# A folder per emotion (ser_ros.data.folders) takes whichever set the model has.
 LABEL_SETS: Mapping[tuple[str, int], tuple[str, ...]] = MappingProxyType({
     ('ravdess', 7): RAVDESS_7,
     ('ravdess', 8): RAVDESS_8,
     ('iemocap', 4): IEMOCAP_4,
+    ('folders', 7): RAVDESS_7,
+    ('folders', 8): RAVDESS_8,
+    ('folders', 4): IEMOCAP_4,
 })
-DEFAULT_CLASSES: Mapping[str, int] = MappingProxyType({'ravdess': 7, 'iemocap': 4})
+DEFAULT_CLASSES: Mapping[str, int] = MappingProxyType({'ravdess': 7, 'iemocap': 4,
+                                                       'folders': 7})
 
 
 def label_set(corpus: str, classes: int | None = None) -> tuple[str, ...]:
-    """Ordered labels of ``corpus`` ('ravdess' or 'iemocap') with ``classes`` classes."""
+    """Ordered labels of ``corpus`` ('ravdess', 'iemocap', 'folders') with ``classes`` classes."""
     if corpus not in DEFAULT_CLASSES:
         raise ValueError(f'unknown corpus {corpus!r}; known corpora are {sorted(DEFAULT_CLASSES)}')
     count = DEFAULT_CLASSES[corpus] if classes is None else classes

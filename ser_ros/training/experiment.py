@@ -20,12 +20,12 @@ from typing import Any
 
 import yaml
 
+from ser_ros.data.registry import CORPORA
 from ser_ros.training.augment import AugmentConfig
 from ser_ros.training.fit import LR_SCHEDULES
 
 SECTIONS = ('data', 'protocol', 'audio', 'features', 'model', 'training', 'output')
 PROTOCOLS = ('paper', 'speaker')
-CORPORA = ('ravdess', 'iemocap')
 DEVICES = ('auto', 'cpu', 'cuda')
 BF16_MODES = ('auto', 'on', 'off')
 MONITORS = ('val_loss', 'val_ua')

@@ -150,7 +150,7 @@ def test_cli_bad_input_is_one_line_and_status_2(ravdess_dir: Path, tmp_path: Pat
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(['summary', '--corpus', 'ravdess', '--root', str(tmp_path / 'none')]) == 2
     error = capsys.readouterr().err
-    assert error.startswith('ser_dataset: error: RAVDESS folder') and error.count('\n') == 1
+    assert error.startswith('ser_dataset: error: ravdess data folder') and error.count('\n') == 1
 
     assert main(['summary', '--corpus', 'iemocap', '--root', str(ravdess_dir)]) == 2
     assert 'no SessionN subfolders' in capsys.readouterr().err
