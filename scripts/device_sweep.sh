@@ -14,6 +14,7 @@ mkdir -p "$out" "$runs"
 source scripts/device_env.sh
 
 # EXTRA: more overrides for every run, space-separated (a smoke test's tiny network, say).
+export NOISE_DATA=.devdata/ravdess-16k   # train_six.sh checks each run under noise on it
 common=(--set data.root=.devdata/ravdess-16k --set output.cache_dir=/tmp/cache
         --set training.time_budget_s="$budget" --set training.threads=1 --jobs 16 --quiet)
 for item in ${EXTRA:-}; do common+=(--set "$item"); done

@@ -7,7 +7,9 @@
 A recipe folder holds the runs ``ravdess_paper`` and ``ravdess_speaker_fold0..4``. Validation
 numbers are those of each run's restored (best) epoch; the selection score is their mean UA.
 Runs that the time budget ended (``stop_reason`` in history.json) are counted in the table: a
-recipe with cut runs was not trained as configured, and its row is no fair comparison.
+recipe with cut runs was not trained as configured, and its row is no fair comparison. The
+last column is the mean UA under noise on each run's validation files (NOISE_FILE), when every
+run has it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ SWEEP_FILE = Path(__file__).resolve().parents[1] / 'config' / 'recipe_sweep.yaml
 PAPER_RUN = 'ravdess_paper'
 SPEAKER_RUN_PREFIX = 'ravdess_speaker_fold'
 PERCENT = 100.0
+# Written into each run folder by scripts/train_six.sh: bench/noise_robustness.py on the
+# validation files (white and babble noise at 10 dB SNR).
+NOISE_FILE = 'noise_validation.json'
 
 
 def _sweep_file() -> dict[str, Any]:
@@ -61,7 +66,19 @@ def read_run(run_dir: Path) -> dict[str, float]:
     return {'val_ua': best['val_ua'], 'val_wa': best['val_accuracy'], 'test_wa': test['wa'],
             'test_ua': test['ua'], 'best_epoch': history['best_epoch'],
             'epochs_run': history['epochs_run'],
-            'cut_by_time_budget': history.get('stop_reason') == 'time_budget'}
+            'cut_by_time_budget': history.get('stop_reason') == 'time_budget',
+            'noisy_val_ua': noisy_validation_ua(run_dir)}
+
+
+def noisy_validation_ua(run_dir: Path) -> float | None:
+    """Mean UA (0-1) under noise of bench/noise_robustness.py's NOISE_FILE, None without it."""
+    path = run_dir / NOISE_FILE
+    if not path.exists():
+        return None
+    rows = [row for row in json.loads(path.read_text())['results'] if row['noise']]
+    if not rows:
+        return None
+    return statistics.mean(row['ua'] for row in rows) / PERCENT
 
 
 def summarise(folder: Path) -> dict[str, object]:
@@ -88,12 +105,18 @@ def summarise(folder: Path) -> dict[str, object]:
         'speaker_val_ua': statistics.mean(run['val_ua'] for run in speaker) if speaker else None,
         'speaker_test_ua': statistics.mean(run['test_ua'] for run in speaker) if speaker else None,
         'speaker_test_wa': statistics.mean(run['test_wa'] for run in speaker) if speaker else None,
+        'mean_noisy_val_ua': _mean_or_none([run['noisy_val_ua'] for run in runs.values()]),
     }
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    """Mean of the values when every run has one, else None (a partial mean would mislead)."""
+    return None if not values or None in values else statistics.mean(values)
 
 
 COLUMNS = ('recipe', 'runs (cut by time budget)', 'mean val UA (selection)', 'paper val WA',
            'paper test WA', 'paper test UA', 'paper best/run epochs', 'speaker val UA',
-           'speaker test UA')
+           'speaker test UA', 'noisy val UA (10 dB)')
 
 
 def _percent(value: object) -> float | None:
@@ -107,7 +130,8 @@ def table(rows: list[dict[str, object]]) -> str:
         (row['recipe'], f"{row['runs']} ({row['runs_cut_by_time_budget']})",
          *(_percent(row[key]) for key in ('selection_mean_val_ua', 'paper_val_wa',
                                           'paper_test_wa', 'paper_test_ua')),
-         row['paper_epochs'], _percent(row['speaker_val_ua']), _percent(row['speaker_test_ua']))
+         row['paper_epochs'], _percent(row['speaker_val_ua']), _percent(row['speaker_test_ua']),
+         _percent(row['mean_noisy_val_ua']))
         for row in ordered], COLUMNS)
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Train one recipe the way scripts/sweep.py scores it: the paper split and the five
 # speaker-independent folds with ser_train, one after the other (PARALLEL=1: all six at once,
-# as scripts/device_sweep.sh runs them on a GPU); then print the summary row.
+# as scripts/device_sweep.sh runs them on a GPU); then check each run under noise on its
+# validation files (bench/noise_robustness.py; NOISE_DATA: the corpus folder, if not the
+# default) and print the summary row.
 #   scripts/train_six.sh CONFIG RECIPE_DIR [--set key=value ...]
 # Runs go to RECIPE_DIR/ravdess_paper and RECIPE_DIR/ravdess_speaker_fold0..4, logs to
 # RECIPE_DIR/paper.log and foldN.log; a rerun of the same command resumes them. Uses .venv's
@@ -31,4 +33,12 @@ for fold in 0 1 2 3 4; do
     --set output.run_dir="$recipe_dir/ravdess_speaker_fold$fold"
 done
 wait
+# Accuracy under noise on each run's validation files (the sweep's second criterion).
+for run in "$recipe_dir"/ravdess_paper "$recipe_dir"/ravdess_speaker_fold?; do
+  [ -f "$run/model.pt" ] || continue
+  "$python" "$repo/bench/noise_robustness.py" --model "$run/model.pt" --split "$run/split.json" \
+    --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} \
+    > "$run/noise_validation.json" 2> "$run/noise_validation.log" \
+    || echo "train_six: noise check of $run failed, see $run/noise_validation.log" >&2
+done
 "$python" "$repo/scripts/sweep.py" summary "$recipe_dir"

@@ -141,15 +141,20 @@ def compose(waveforms: Sequence[np.ndarray], sample_rate: int, gap_s: float,
 
 
 def add_noise(stream: np.ndarray, spans: Sequence[tuple[int, int]], snr_db: float,
-              kind: str = 'white', seed: int = 0) -> np.ndarray:
-    """Stream plus `kind` noise whose power is `snr_db` below the mean power of the speech."""
+              kind: str = 'white', seed: int = 0, talkers: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Stream plus `kind` noise whose power is `snr_db` below the mean power of the speech.
+
+    Babble mixes shifted copies of `talkers` (default: the stream's own speech).
+    """
     if not spans:
         raise ValueError('no speech spans to measure the SNR against')
     speech = np.concatenate([stream[a:b] for a, b in spans]).astype(np.float64)
     speech_power = float(np.mean(speech ** 2))
     if speech_power <= 0:
         raise ValueError('the speech is silent: the SNR is undefined')
-    noise = make_noise(kind, len(stream), np.random.default_rng(seed), speech)
+    noise = make_noise(kind, len(stream), np.random.default_rng(seed),
+                       speech if talkers is None else talkers)
     noisy = stream + noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
     peak = float(np.max(np.abs(noisy)))
     # Scale down rather than clip, so the SNR stays what was asked for.

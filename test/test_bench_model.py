@@ -1,4 +1,4 @@
-"""The model benchmarks still run: bench/run --quick for inference and train_epoch, JSON checked.
+"""The model benchmarks still run: bench/run --quick for inference, train_epoch, noise_robustness.
 
 Quick numbers mean nothing (5 timed calls, 2 training steps on a shared machine); what is
 checked is that every setting docs/benchmarks.md reports is timed, including the TorchScript
@@ -17,7 +17,7 @@ from ros.harness import child_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN = REPO_ROOT / 'bench' / 'run'
-MODEL_BENCHMARKS = ('inference', 'train_epoch')
+MODEL_BENCHMARKS = ('inference', 'train_epoch', 'noise_robustness')
 RUN_TIMEOUT_S = 240
 SHIPPED_LAYOUT = 2
 EPOCH_UTTERANCES = 960
@@ -41,7 +41,7 @@ def test_quick_model_benchmarks_time_every_setting(ravdess_dir: Path) -> None:
     precisions = {'fp32', 'bf16'} if inference['bf16_skipped'] is None else {'fp32'}
     timed = {(row['shared_blocks'], row['fusion'], row['precision'])
              for row in inference['results']}
-    for fusion in ('fused', 'unfused', 'torchscript'):
+    for fusion in ('fused', 'unfused', 'fused_skip_padding', 'torchscript'):
         assert {(SHIPPED_LAYOUT, fusion, p) for p in precisions} <= timed, timed
     for row in inference['results']:
         for part in ('features_ms', 'network_ms', 'total_ms'):
@@ -56,3 +56,9 @@ def test_quick_model_benchmarks_time_every_setting(ravdess_dir: Path) -> None:
     for row in epoch['results']:
         steps = EPOCH_UTTERANCES / epoch['batch_size']
         assert row['epoch_s'] == pytest.approx(row['step_s'] * steps, rel=0.01, abs=0.1), row
+
+    noise = combined['results']['noise_robustness']
+    assert noise['part'] == 'test' and noise['files'] > 0
+    assert [(row['noise'], row['snr_db']) for row in noise['results']] == [
+        (None, None), ('white', 20.0), ('babble', 20.0)]
+    assert all(0 <= row[key] <= 100 for row in noise['results'] for key in ('wa', 'ua'))

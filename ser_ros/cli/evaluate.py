@@ -37,25 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _selection(corpus, split_path: str, part: str) -> list[int]:
-    record = json.loads(Path(split_path).read_text())
-    wanted = record.get(f'{part}_files')
-    if not isinstance(wanted, list):
-        raise ValueError(f'{split_path} has no list {part}_files')
-    by_name = {corpus.relative_name(item): i for i, item in enumerate(corpus)}
-    missing = [name for name in wanted if name not in by_name]
-    if missing:
-        raise ValueError(f'{len(missing)} files of {split_path} are not in the data folder, '
-                         f'e.g. {missing[0]}')
-    return [by_name[name] for name in wanted]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ser_evaluate; exit code 2 on bad input."""
     args = build_parser().parse_args(argv)
     from ser_ros.core.checkpoint import Checkpoint, CheckpointError, default_model_path
     from ser_ros.core.inference import resolve_device
     from ser_ros.data.registry import load_corpus
+    from ser_ros.data.splits import split_part_indices
     from ser_ros.training.evaluate import evaluate_checkpoint
     from ser_ros.training.plots import plot_confusion
     from ser_ros.training.report import write_json
@@ -64,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_path = Path(args.model) if args.model else default_model_path()
         checkpoint = Checkpoint.load(model_path)
         corpus = load_corpus(args.corpus, args.data, len(checkpoint.labels))
-        indices = _selection(corpus, args.split, args.part) if args.split else None
+        indices = split_part_indices(corpus, args.split, args.part) if args.split else None
         evaluation = evaluate_checkpoint(checkpoint, corpus, indices,
                                          resolve_device(args.device), args.bf16, jobs=args.jobs)
     except (CheckpointError, ValueError, OSError) as error:

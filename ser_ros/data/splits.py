@@ -8,8 +8,11 @@ never used for early stopping or model choice.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -140,3 +143,17 @@ def check_disjoint(split: Split, groups: Sequence[int] | None = None) -> None:
                 shared = ({groups[j] for j in parts[first]} & {groups[j] for j in parts[second]})
                 if shared:
                     raise ValueError(f'identical recordings in both {first} and {second}')
+
+
+def split_part_indices(corpus: Corpus, split_path: str | PathLike[str], part: str) -> list[int]:
+    """Corpus indices of the ``part`` ('test' or 'validation') files a run's split.json lists."""
+    record = json.loads(Path(split_path).read_text())
+    wanted = record.get(f'{part}_files')
+    if not isinstance(wanted, list):
+        raise ValueError(f'{split_path} has no list {part}_files')
+    by_name = {corpus.relative_name(item): i for i, item in enumerate(corpus)}
+    missing = [name for name in wanted if name not in by_name]
+    if missing:
+        raise ValueError(f'{len(missing)} files of {split_path} are not in the data folder, '
+                         f'e.g. {missing[0]}')
+    return [by_name[name] for name in wanted]

@@ -8,18 +8,35 @@ random factor per utterance moves formants and pitch as another speaker's vocal 
 (vocal-tract length perturbation, applied to the mel bands). Mixup trains on weighted sums of
 two utterances with the same weights on their labels, which smooths the decision boundaries of
 a network trained on few speakers.
+
+RAVDESS is recorded in a studio: between words its spectrogram sits on the 80 dB floor, where
+a ward has televisions, trolleys and other patients. :class:`NoiseMixer` adds noise (white,
+pink, babble of other training utterances) to a share of the training examples at a random
+signal-to-noise ratio, in the power domain of the mel features: the spectrogram the front end
+would have computed from the noisy recording, up to the cross terms of speech and noise, which
+average out over a band. Leading padding stays digital silence, as the emotion node pads
+VAD-cut speech with zeros.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
 
 MAX_FREQ_WARP = 0.5
+FLOAT_FIELDS = ('freq_warp', 'noise_probability', 'noise_snr_min_db', 'noise_snr_max_db')
+# Frames within this many dB of an utterance's loudest frame count as its speech when the SNR
+# is measured (as bench/noise_robustness.py measures it on waveforms).
+SPEECH_RANGE_DB = 35.0
+# The noise bank: babble mixes this many training utterances (bag_tools mixes as many voices).
+BABBLE_TALKERS = 6
+BABBLE_ENTRIES = 4
+DB_PER_DECADE = 10.0
 
 
 @dataclass(frozen=True)
@@ -33,23 +50,37 @@ class AugmentConfig:
     max_shift: int = 0
     # Largest relative stretch of the frequency axis (0.1: factors 0.9-1.1).
     freq_warp: float = 0.0
+    # Share of examples that get noise (NoiseMixer), at an SNR drawn uniformly in dB.
+    noise_probability: float = 0.0
+    noise_snr_min_db: float = 0.0
+    noise_snr_max_db: float = 30.0
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == 'freq_warp':
+            if item.name in FLOAT_FIELDS:
                 if (isinstance(value, bool) or not isinstance(value, (int, float))
-                        or not 0.0 <= value < MAX_FREQ_WARP):
-                    raise ValueError(f'training.augment.freq_warp must be a number in '
-                                     f'[0, {MAX_FREQ_WARP}), got {value!r}')
+                        or not math.isfinite(value)):
+                    raise ValueError(f'training.augment.{item.name} must be a number, '
+                                     f'got {value!r}')
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f'training.augment.{item.name} must be an integer >= 0, '
                                  f'got {value!r}')
+        if not 0.0 <= self.freq_warp < MAX_FREQ_WARP:
+            raise ValueError(f'training.augment.freq_warp must be a number in '
+                             f'[0, {MAX_FREQ_WARP}), got {self.freq_warp!r}')
+        if not 0.0 <= self.noise_probability <= 1.0:
+            raise ValueError(f'training.augment.noise_probability must be in [0, 1], '
+                             f'got {self.noise_probability!r}')
+        if self.noise_snr_min_db > self.noise_snr_max_db:
+            raise ValueError(f'training.augment.noise_snr_min_db ({self.noise_snr_min_db}) '
+                             f'exceeds noise_snr_max_db ({self.noise_snr_max_db})')
 
     @property
     def enabled(self) -> bool:
         """Whether any perturbation is configured."""
-        return any(asdict(self).values())
+        return bool(self.time_masks or self.freq_masks or self.max_shift or self.freq_warp
+                    or self.noise_probability)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> AugmentConfig:
@@ -92,11 +123,98 @@ def _warp_frequency(batch: torch.Tensor, max_warp: float,
     return rows(low) * (1.0 - fraction) + rows(high) * fraction
 
 
+def _unit_power(power: np.ndarray) -> np.ndarray:
+    return power / power.mean()
+
+
+def noise_bank(raw_features: Callable[[np.ndarray], np.ndarray], num_samples: int,
+               speech: np.ndarray, floor_db: float, rng: np.random.Generator) -> torch.Tensor:
+    """Mel power spectrograms (K, F, T) of noise, each of mean 1, for :class:`NoiseMixer`.
+
+    ``raw_features`` is the front end without normalisation (dB under the loudest bin) and
+    ``num_samples`` its input length; ``speech`` holds raw training features (N, F, T), whose
+    sums make the babble. White noise is flat, pink noise falls 3 dB per octave (fans, air
+    conditioning, traffic).
+    """
+    white = rng.standard_normal(num_samples)
+    spectrum = np.fft.rfft(rng.standard_normal(num_samples))
+    spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+    spectrum[0] = 0.0
+    pink = np.fft.irfft(spectrum, num_samples)
+    entries = [_unit_power(db_to_power(raw_features((signal / np.abs(signal).max())
+                                                    .astype(np.float32)), floor_db))
+               for signal in (white, pink)]
+    talkers = np.stack([_unit_power(db_to_power(item, floor_db)) for item in speech])
+    for _ in range(BABBLE_ENTRIES):
+        chosen = rng.choice(len(talkers), size=min(BABBLE_TALKERS, len(talkers)), replace=False)
+        shifts = rng.integers(0, talkers.shape[2], size=len(chosen))
+        entries.append(_unit_power(sum(np.roll(talkers[i], shift, axis=1)
+                                       for i, shift in zip(chosen, shifts, strict=True))))
+    return torch.from_numpy(np.stack(entries).astype(np.float32))
+
+
+def db_to_power(features_db: np.ndarray, floor_db: float) -> np.ndarray:
+    """Power relative to the loudest bin of dB features (the floor stays the floor)."""
+    return np.power(10.0, np.maximum(features_db, -floor_db) / DB_PER_DECADE)
+
+
+class NoiseMixer:
+    """Adds noise to normalised mel features as if it had been in the recording (see above).
+
+    ``mean`` and ``std`` are the normaliser's (per row), ``bank`` comes from
+    :func:`noise_bank`, ``floor_db`` is the feature set's ``top_db``.
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, bank: torch.Tensor,
+                 floor_db: float) -> None:
+        self.mean = torch.tensor(np.asarray(mean), dtype=torch.float32).view(1, -1, 1)
+        self.std = torch.tensor(np.asarray(std), dtype=torch.float32).view(1, -1, 1)
+        self.bank = bank
+        self.floor_db = float(floor_db)
+
+    def __call__(self, features: torch.Tensor, config: AugmentConfig,
+                 generator: torch.Generator) -> torch.Tensor:
+        """Return ``features`` with noise in ``config.noise_probability`` of the examples."""
+        chosen = torch.rand(len(features), generator=generator) < config.noise_probability
+        if not chosen.any():
+            return features
+        raw = features[chosen] * self.std + self.mean                    # dB, <= 0
+        power = torch.pow(10.0, raw.clamp(min=-self.floor_db) / DB_PER_DECADE)
+        count, _, frames = raw.shape
+        # Leading padding (every band on the floor) is digital silence: no noise there.
+        silent = (raw <= -self.floor_db + 1e-3).all(dim=1)              # (n, T)
+        content = torch.cumsum(~silent, dim=1) > 0
+        frame_power = power.mean(dim=1)                                   # (n, T)
+        loudest = frame_power.amax(dim=1, keepdim=True)
+        speaking = frame_power >= loudest * 10.0 ** (-SPEECH_RANGE_DB / DB_PER_DECADE)
+        speech_power = (frame_power * speaking).sum(dim=1) / speaking.sum(dim=1)
+        low, high = config.noise_snr_min_db, config.noise_snr_max_db
+        snr_db = low + (high - low) * torch.rand(count, generator=generator)
+        entry = torch.randint(0, len(self.bank), (count,), generator=generator)
+        offset = torch.randint(0, self.bank.shape[2], (count,), generator=generator)
+        columns = (offset.view(-1, 1) + torch.arange(frames).view(1, -1)) % self.bank.shape[2]
+        noise = self.bank[entry.view(-1, 1), :, columns].transpose(1, 2)  # (n, F, T)
+        gain = (speech_power / 10.0 ** (snr_db / DB_PER_DECADE)).view(-1, 1, 1)
+        mixed = power + gain * noise * content.unsqueeze(1)
+        loudest_bin = mixed.amax(dim=(1, 2), keepdim=True)
+        mixed_db = (DB_PER_DECADE * torch.log10(mixed / loudest_bin)).clamp(min=-self.floor_db)
+        result = features.clone()
+        result[chosen] = (mixed_db - self.mean) / self.std
+        return result
+
+
 def augment_batch(features: torch.Tensor, config: AugmentConfig,
-                  generator: torch.Generator) -> torch.Tensor:
-    """Return a perturbed copy of a (B, F, T) batch; the input is left unchanged."""
+                  generator: torch.Generator, noise: NoiseMixer | None = None) -> torch.Tensor:
+    """Return a perturbed copy of a (B, F, T) batch; the input is left unchanged.
+
+    Noise (``config.noise_probability``) needs ``noise``, the mixer of the run's front end.
+    """
     if not config.enabled:
         return features
+    if config.noise_probability and noise is None:
+        raise ValueError('training.augment.noise_probability needs a NoiseMixer')
+    if config.noise_probability:
+        features = noise(features, config, generator)
     batch, num_features, num_frames = features.shape
     result = (_warp_frequency(features, config.freq_warp, generator) if config.freq_warp
               else features.clone())

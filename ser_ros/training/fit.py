@@ -32,7 +32,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ser_ros.training.augment import AugmentConfig, augment_batch, mix_batch
+from ser_ros.training.augment import AugmentConfig, NoiseMixer, augment_batch, mix_batch
 
 STATE_FORMAT = 'ser_ros.train_state'
 STATE_VERSION = 2
@@ -187,8 +187,12 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: FitSettings) -> Any:
 
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         validation: tuple[torch.Tensor, torch.Tensor], settings: FitSettings,
-        state_path: Path | None = None, progress: bool = True) -> FitResult:
-    """Train until patience runs out or max_epochs; restore the best validation weights."""
+        state_path: Path | None = None, progress: bool = True,
+        noise: NoiseMixer | None = None) -> FitResult:
+    """Train until patience runs out or max_epochs; restore the best validation weights.
+
+    ``noise`` mixes noise into training examples (``settings.augment.noise_probability``).
+    """
     train_x, train_y = train
     val_x, val_y = validation
     device = settings.device
@@ -244,7 +248,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                        disable=None if progress else True)
         for start in batches:
             index = order[start:start + settings.batch_size]
-            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator)
+            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator, noise)
             batch_y = train_y[index]
             batch_x, partner_y, weight = mix_batch(batch_x, batch_y, settings.mixup_alpha,
                                                    epoch_generator, mix_rng)

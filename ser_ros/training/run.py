@@ -31,7 +31,7 @@ from ser_ros.core.threads import limit_cpu_threads
 from ser_ros.data.corpus import Corpus
 from ser_ros.data.registry import load_corpus
 from ser_ros.data.splits import Split, make_split
-from ser_ros.training.augment import AugmentConfig
+from ser_ros.training.augment import AugmentConfig, NoiseMixer, noise_bank
 from ser_ros.training.experiment import Experiment
 from ser_ros.training.feature_cache import cached_features
 from ser_ros.training.fit import FitResult, FitSettings, fit, predict_logits
@@ -43,6 +43,8 @@ MODEL_FILE = 'model.pt'
 STATE_FILE = 'train_state.pt'
 # t-SNE of 1,440 x 80,128 input values takes minutes; a stratified sample shows the same.
 TSNE_MAX_POINTS = 400
+# Training utterances whose spectrograms make the babble noise (see NoiseMixer).
+BABBLE_SOURCES = 64
 
 
 @dataclass
@@ -116,6 +118,23 @@ def _embeddings(model: SerNet, features: torch.Tensor, device: torch.device,
     return torch.cat(outputs).numpy()
 
 
+def _noise_mixer(front_end: FrontEnd, normalizer: Normalizer, train_raw: np.ndarray,
+                 seed: int) -> NoiseMixer:
+    """Build the training noise of this front end: white, pink, babble of training speech."""
+    features = front_end.features
+    if features.kind != 'mel' or features.db_reference != 'max' or features.top_db is None:
+        raise ValueError(f'training.augment.noise_probability needs a mel feature set in dB '
+                         f'under the loudest bin with a floor (like mel128), not '
+                         f'{features.name!r}')
+    rng = np.random.default_rng(seed)
+    talkers = train_raw[np.sort(rng.choice(len(train_raw), min(BABBLE_SOURCES, len(train_raw)),
+                                           replace=False))]
+    rate = front_end.audio.sample_rate
+    bank = noise_bank(lambda waveform: front_end.raw_features(waveform, rate),
+                      front_end.audio.num_samples, talkers, features.top_db, rng)
+    return NoiseMixer(normalizer.mean, normalizer.std, bank, features.top_db)
+
+
 def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
                    plots: bool = True) -> RunResult:
     """Train and evaluate one experiment; resume if its run folder holds a matching state."""
@@ -158,9 +177,11 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
         lr_factor=settings.lr_factor, min_learning_rate=settings.min_learning_rate,
         weight_decay=settings.weight_decay, label_smoothing=settings.label_smoothing,
         mixup_alpha=settings.mixup_alpha, ema_decay=settings.ema_decay)
+    noise = (_noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
+             if fit_settings.augment.noise_probability else None)
     result = fit(model, (features[split.train], targets[split.train]),
                  (features[split.validation], targets[split.validation]), fit_settings,
-                 state_path=run_dir / STATE_FILE, progress=progress)
+                 state_path=run_dir / STATE_FILE, progress=progress, noise=noise)
     write_json({'history': [asdict(record) for record in result.history],
                 'best_epoch': result.best_epoch, 'epochs_run': result.epochs_run,
                 'stopped_early': result.stopped_early, 'stop_reason': result.stop_reason,

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from ser_ros.training.augment import AugmentConfig, augment_batch, mix_batch
+from ser_ros.core.audio import AudioConfig, load_audio
+from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
+from ser_ros.training.augment import (
+    AugmentConfig,
+    NoiseMixer,
+    augment_batch,
+    mix_batch,
+    noise_bank,
+)
+
+FLOOR_DB = 80.0
+RATE = 16000
 
 
 def _batch() -> torch.Tensor:
@@ -67,7 +78,69 @@ def test_mixup_mixes_pairs_with_the_larger_weight_on_the_own_label():
 
 
 @pytest.mark.parametrize('bad', [{'time_masks': -1}, {'freq_width': 1.5}, {'unknown': 1},
-                                 {'freq_warp': 0.5}, {'freq_warp': -0.1}])
+                                 {'freq_warp': 0.5}, {'freq_warp': -0.1},
+                                 {'noise_probability': 1.5}, {'noise_probability': 'half'},
+                                 {'noise_snr_min_db': 20.0, 'noise_snr_max_db': 10.0},
+                                 {'noise_snr_max_db': float('inf')}])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError, match='training.augment'):
         AugmentConfig.from_dict(bad)
+
+
+@pytest.fixture(scope='module')
+def speech_and_mixer(ravdess_files):
+    """Real mel128 features of short speech (pre-padded to 2 s) and a mixer for them."""
+    front_end = FrontEnd(AudioConfig(duration_s=2.0), feature_preset('mel128'))
+    raw = np.stack([front_end.raw_features(load_audio(path)[RATE // 2:RATE + RATE // 4], RATE)
+                    for path in ravdess_files[::150][:8]])
+    normalizer = Normalizer.fit(raw)
+    bank = noise_bank(lambda y: front_end.raw_features(y, RATE), front_end.audio.num_samples,
+                      raw, FLOOR_DB, np.random.default_rng(0))
+    mixer = NoiseMixer(normalizer.mean, normalizer.std, bank, FLOOR_DB)
+    return torch.from_numpy(normalizer(raw)), normalizer, bank, mixer
+
+
+def _noise_config(snr_db: float, probability: float = 1.0) -> AugmentConfig:
+    return AugmentConfig(noise_probability=probability, noise_snr_min_db=snr_db,
+                         noise_snr_max_db=snr_db)
+
+
+def test_noise_bank_entries_have_unit_power_and_pink_falls_with_frequency(speech_and_mixer):
+    _, _, bank, _ = speech_and_mixer
+    assert bank.shape[1:] == (128, 251) and len(bank) == 6   # white, pink, 4 babble
+    assert torch.allclose(bank.mean(dim=(1, 2)), torch.ones(len(bank)))
+    white, pink = bank[0].mean(dim=1), bank[1].mean(dim=1)
+    assert pink[:16].mean() > 4 * pink[-16:].mean()
+    assert white[:16].mean() < 4 * white[-16:].mean()
+
+
+def test_noise_fills_the_quiet_parts_more_the_lower_the_snr(speech_and_mixer):
+    features, normalizer, _, mixer = speech_and_mixer
+
+    def raw(batch):
+        return batch.numpy() * normalizer.std[None, :, None] + normalizer.mean[None, :, None]
+
+    levels = []
+    for snr_db in (30.0, 10.0, 0.0):
+        out = mixer(features, _noise_config(snr_db), torch.Generator().manual_seed(1))
+        mixed = raw(out)
+        assert mixed.max() <= 1e-4 and mixed.min() >= -FLOOR_DB - 1e-3
+        # 0.75 s of pre-padding (~94 frames) stays digital silence, exactly.
+        assert torch.equal(out[:, :, :90], features[:, :, :90])
+        levels.append(float(np.median(mixed[:, :, 100:])))
+    assert float(np.median(raw(features)[:, :, 100:])) < levels[0] < levels[1] < levels[2]
+
+
+def test_noise_goes_to_the_configured_share_and_is_seeded(speech_and_mixer):
+    features, _, _, mixer = speech_and_mixer
+    assert mixer(features, _noise_config(10.0, 0.0), torch.Generator()) is features
+    config = _noise_config(10.0, 0.5)
+    first = mixer(features, config, torch.Generator().manual_seed(4))
+    again = mixer(features, config, torch.Generator().manual_seed(4))
+    assert torch.equal(first, again)
+    changed = (first != features).flatten(1).any(dim=1)
+    assert 0 < int(changed.sum()) < len(features)
+    with pytest.raises(ValueError, match='needs a NoiseMixer'):
+        augment_batch(features, config, torch.Generator())
+    assert not torch.equal(augment_batch(features, config, torch.Generator().manual_seed(4),
+                                         mixer), features)

@@ -81,7 +81,8 @@ def test_train_resume_and_evaluate(small_corpus, tmp_path, capsys):
 
 REGULARISED = ['training.lr_schedule=cosine', 'training.max_epochs=3', 'training.ema_decay=0.9',
                'training.mixup_alpha=0.4', 'training.label_smoothing=0.1',
-               'training.weight_decay=0.01', 'training.augment.freq_warp=0.1']
+               'training.weight_decay=0.01', 'training.augment.freq_warp=0.1',
+               'training.augment.noise_probability=0.5']
 
 
 def test_regularised_recipe_resumes_to_the_same_weights(small_corpus, tmp_path, capsys):

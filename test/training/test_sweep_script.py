@@ -53,3 +53,19 @@ def test_summary_of_a_folder_without_finished_runs_says_what_it_wants(tmp_path: 
         sweep.summarise(tmp_path / 'recipe' / 'ravdess_paper')
     with pytest.raises(ValueError, match='no such recipe folder'):
         sweep.summarise(tmp_path / 'missing')
+
+
+def test_summary_reports_the_noisy_validation_ua_only_when_every_run_has_it(tmp_path: Path
+                                                                          ) -> None:
+    for fold in range(2):
+        run = tmp_path / 'recipe' / f'ravdess_speaker_fold{fold}'
+        _write_run(run, 0.6, 0.4, 'patience')
+        rows = [{'noise': None, 'snr_db': None, 'wa': 60.0, 'ua': 60.0},
+                {'noise': 'white', 'snr_db': 10.0, 'wa': 30.0, 'ua': 20.0 + 10 * fold},
+                {'noise': 'babble', 'snr_db': 10.0, 'wa': 40.0, 'ua': 40.0 + 10 * fold}]
+        (run / sweep.NOISE_FILE).write_text(json.dumps({'results': rows}))
+    row = sweep.summarise(tmp_path / 'recipe')
+    assert row['mean_noisy_val_ua'] == pytest.approx(0.35)
+    assert sweep.table([row]).splitlines()[2].endswith('| 35.0 |')
+    _write_run(tmp_path / 'recipe' / 'ravdess_paper', 0.6, 0.4, 'patience')
+    assert sweep.summarise(tmp_path / 'recipe')['mean_noisy_val_ua'] is None

@@ -1,0 +1,142 @@
+"""Accuracy under noise: WA/UA of a checkpoint on its split's files with white or babble noise.
+
+A ward is not a recording booth: televisions, trolleys and other patients talk over the
+speaker. This evaluates the model the emotion node runs (its front end and network, through
+:class:`~ser_ros.core.inference.EmotionRecognizer`, fp32) on the test part of a run's split,
+clean and with noise at several signal-to-noise ratios: ``white`` (Gaussian) and ``babble``
+(a sum of shifted copies of other test utterances: talkers in the background, the harder
+case). The SNR is measured against the speech part of each file (``ser_ros.bag_tools``, the
+same mixing as ``ser_bag build --noise-snr``); each file gets its own noise seed, the same for
+every condition.
+
+    .venv/bin/python bench/noise_robustness.py [--model PATH] [--split FILE] [--snr 20 10 5 0]
+                                               [--noise white babble] [--part validation]
+                                               [--quick]
+
+The shipped model's split is the paper protocol's, whose test files share speakers with its
+training files: read the drop from the clean row, not the absolute numbers, as what noise
+costs. Prints one JSON object (stdout) and a table (stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
+
+from ser_ros.bag_tools import BABBLE_VOICES, add_noise, speech_bounds  # noqa: E402
+from ser_ros.core.audio import load_audio  # noqa: E402
+from ser_ros.core.checkpoint import default_model_path  # noqa: E402
+from ser_ros.core.inference import EmotionRecognizer  # noqa: E402
+from ser_ros.data.registry import load_corpus  # noqa: E402
+from ser_ros.data.splits import split_part_indices  # noqa: E402
+from ser_ros.training.metrics import evaluate_predictions  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
+DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0)
+NOISE_KINDS = ('white', 'babble')
+# Where the speech of a file starts and ends: frames within this many dB of its loudest.
+SPEECH_TRIM_DB = 35.0
+QUICK_FILES = 14
+RATE = 16000
+PERCENT = 100.0
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--model', type=Path, default=None,
+                        help='checkpoint (default: the shipped model)')
+    parser.add_argument('--split', type=Path, default=None,
+                        help="a run's split.json (default: the shipped model's, beside it)")
+    parser.add_argument('--part', choices=('test', 'validation'), default='test',
+                        help='which files of the split (validation: for choosing recipes)')
+    parser.add_argument('--data', type=Path, default=Path(os.environ.get(
+        'SER_DATA_ROOT', DEFAULT_DATA.parent)) / 'ravdess-16k', help='RAVDESS folder')
+    parser.add_argument('--snr', type=float, nargs='+', default=list(DEFAULT_SNRS),
+                        metavar='DB', help='signal-to-noise ratios, dB')
+    parser.add_argument('--noise', nargs='+', choices=NOISE_KINDS, default=list(NOISE_KINDS))
+    parser.add_argument('--quick', action='store_true',
+                        help=f'{QUICK_FILES} files, the first SNR only (CI: checks it runs)')
+    return parser.parse_args()
+
+
+def noisy(waveform: np.ndarray, kind: str, snr_db: float, seed: int,
+          talkers: np.ndarray) -> np.ndarray:
+    """``waveform`` with ``kind`` noise ``snr_db`` under its speech part (babble: ``talkers``)."""
+    span = speech_bounds(waveform, RATE, SPEECH_TRIM_DB)
+    return add_noise(waveform, [span], snr_db, kind, seed, talkers=talkers)
+
+
+def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets: np.ndarray,
+             labels: tuple[str, ...]) -> dict[str, Any]:
+    """WA and UA (percent) of the recogniser on ``waveforms``."""
+    predicted = [recognizer.labels.index(recognizer.predict(waveform, RATE).label)
+                 for waveform in waveforms]
+    report = evaluate_predictions(targets, predicted, labels)
+    return {'wa': round(PERCENT * report.wa, 1), 'ua': round(PERCENT * report.ua, 1)}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate clean and every (noise, SNR) condition; return the JSON-able result."""
+    model = args.model or default_model_path()
+    split = args.split or model.with_name(f'{model.stem}_split.json')
+    recognizer = EmotionRecognizer.from_checkpoint(model, device='cpu')
+    corpus = load_corpus('ravdess', args.data, len(recognizer.labels))
+    indices = split_part_indices(corpus, split, args.part)
+    if args.quick:
+        indices = indices[::max(1, len(indices) // QUICK_FILES)][:QUICK_FILES]
+        args.snr = args.snr[:1]
+    waveforms = [load_audio(corpus[i].path, RATE) for i in indices]
+    targets = np.array([recognizer.labels.index(corpus[i].label) for i in indices])
+    started = time.perf_counter()
+    rows = [{'noise': None, 'snr_db': None,
+             **evaluate(recognizer, waveforms, targets, recognizer.labels)}]
+    for kind in args.noise:
+        for snr_db in args.snr:
+            mixed = []
+            for number, waveform in enumerate(waveforms):
+                others = [waveforms[(number + step) % len(waveforms)]
+                          for step in range(1, BABBLE_VOICES + 1)]
+                mixed.append(noisy(waveform, kind, snr_db, number, np.concatenate(others)))
+            rows.append({'noise': kind, 'snr_db': snr_db,
+                         **evaluate(recognizer, mixed, targets, recognizer.labels)})
+    return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),
+            'split': str(split), 'part': args.part, 'files': len(indices),
+            'labels': list(recognizer.labels),
+            'seconds': round(time.perf_counter() - started, 1), 'machine': machine(),
+            'results': rows}
+
+
+def table(result: dict[str, Any]) -> str:
+    """Short human-readable table: one row per condition."""
+    lines = [f"{'noise':>8}  {'SNR dB':>6}  {'WA %':>5}  {'UA %':>5}"]
+    for row in result['results']:
+        noise = row['noise'] or 'clean'
+        snr = '' if row['snr_db'] is None else f"{row['snr_db']:g}"
+        lines.append(f"{noise:>8}  {snr:>6}  {row['wa']:5.1f}  {row['ua']:5.1f}")
+    lines.append(f"{result['files']} {result['part']} files of {result['split']}, "
+                 f"{result['seconds']} s")
+    return '\n'.join(lines)
+
+
+def main() -> int:
+    """Run the evaluation and print the table (stderr) and JSON (stdout)."""
+    result = run(parse_args())
+    print(table(result), file=sys.stderr)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
