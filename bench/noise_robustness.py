@@ -15,7 +15,10 @@ every condition.
 
 The shipped model's split is the paper protocol's, whose test files share speakers with its
 training files: read the drop from the clean row, not the absolute numbers, as what noise
-costs. Prints one JSON object (stdout) and a table (stderr).
+costs. Each condition also reports what the model answered and ``leave_evidence``, the mean
+probability of dialogue_policy_node's leave emotions (config/ser.yaml): a model that fails by
+answering one of those drives the robot away. Prints one JSON object (stdout) and a table
+(stderr).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
@@ -43,6 +48,7 @@ from ser_ros.training.metrics import evaluate_predictions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
+NODE_CONFIG = REPO / 'config' / 'ser.yaml'
 DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0)
 NOISE_KINDS = ('white', 'babble')
 # Where the speech of a file starts and ends: frames within this many dB of its loudest.
@@ -78,13 +84,28 @@ def noisy(waveform: np.ndarray, kind: str, snr_db: float, seed: int,
     return add_noise(waveform, [span], snr_db, kind, seed, talkers=talkers)
 
 
+def leave_emotions() -> list[str]:
+    """dialogue_policy_node's leave_emotions in config/ser.yaml (what makes the robot go)."""
+    settings = yaml.safe_load(NODE_CONFIG.read_text(encoding='utf-8'))
+    return list(settings['dialogue_policy_node']['ros__parameters']['leave_emotions'])
+
+
 def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets: np.ndarray,
-             labels: tuple[str, ...]) -> dict[str, Any]:
-    """WA and UA (percent) of the recogniser on ``waveforms``."""
-    predicted = [recognizer.labels.index(recognizer.predict(waveform, RATE).label)
-                 for waveform in waveforms]
-    report = evaluate_predictions(targets, predicted, labels)
-    return {'wa': round(PERCENT * report.wa, 1), 'ua': round(PERCENT * report.ua, 1)}
+             leave: list[str]) -> dict[str, Any]:
+    """Score the recogniser on ``waveforms``: WA and UA (percent), its answers, leave evidence.
+
+    Leave evidence is the mean probability of the ``leave`` emotions: what the dialogue policy
+    reads as a reason for the robot to withdraw.
+    """
+    predictions = [recognizer.predict(waveform, RATE) for waveform in waveforms]
+    predicted = [recognizer.labels.index(item.label) for item in predictions]
+    report = evaluate_predictions(targets, predicted, recognizer.labels)
+    answers = Counter(item.label for item in predictions)
+    evidence = [sum(item.probabilities.get(label, 0.0) for label in leave)
+                for item in predictions]
+    return {'wa': round(PERCENT * report.wa, 1), 'ua': round(PERCENT * report.ua, 1),
+            'answers': dict(answers.most_common()),
+            'leave_evidence': round(float(np.mean(evidence)), 3)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,8 +121,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     waveforms = [load_audio(corpus[i].path, RATE) for i in indices]
     targets = np.array([recognizer.labels.index(corpus[i].label) for i in indices])
     started = time.perf_counter()
-    rows = [{'noise': None, 'snr_db': None,
-             **evaluate(recognizer, waveforms, targets, recognizer.labels)}]
+    leave = leave_emotions()
+    rows = [{'noise': None, 'snr_db': None, **evaluate(recognizer, waveforms, targets, leave)}]
     for kind in args.noise:
         for snr_db in args.snr:
             mixed = []
@@ -110,21 +131,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           for step in range(1, BABBLE_VOICES + 1)]
                 mixed.append(noisy(waveform, kind, snr_db, number, np.concatenate(others)))
             rows.append({'noise': kind, 'snr_db': snr_db,
-                         **evaluate(recognizer, mixed, targets, recognizer.labels)})
+                         **evaluate(recognizer, mixed, targets, leave)})
     return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),
             'split': str(split), 'part': args.part, 'files': len(indices),
-            'labels': list(recognizer.labels),
+            'labels': list(recognizer.labels), 'leave_emotions': leave,
             'seconds': round(time.perf_counter() - started, 1), 'machine': machine(),
             'results': rows}
 
 
 def table(result: dict[str, Any]) -> str:
     """Short human-readable table: one row per condition."""
-    lines = [f"{'noise':>8}  {'SNR dB':>6}  {'WA %':>5}  {'UA %':>5}"]
+    lines = [f"{'noise':>8}  {'SNR dB':>6}  {'WA %':>5}  {'UA %':>5}  {'leave':>5}  most answered"]
     for row in result['results']:
         noise = row['noise'] or 'clean'
         snr = '' if row['snr_db'] is None else f"{row['snr_db']:g}"
-        lines.append(f"{noise:>8}  {snr:>6}  {row['wa']:5.1f}  {row['ua']:5.1f}")
+        label, count = next(iter(row['answers'].items()))
+        lines.append(f"{noise:>8}  {snr:>6}  {row['wa']:5.1f}  {row['ua']:5.1f}  "
+                     f"{row['leave_evidence']:5.2f}  {label} ({count} of {result['files']})")
     lines.append(f"{result['files']} {result['part']} files of {result['split']}, "
                  f"{result['seconds']} s")
     return '\n'.join(lines)
