@@ -34,11 +34,15 @@ for fold in 0 1 2 3 4; do
 done
 wait
 # Accuracy under noise on each run's validation files (the sweep's second criterion).
+noise_check() {   # RUN_DIR
+  "$python" "$repo/bench/noise_robustness.py" --model "$1/model.pt" --split "$1/split.json" \
+    --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} \
+    > "$1/noise_validation.json" 2> "$1/noise_validation.log" \
+    || echo "train_six: noise check of $1 failed, see $1/noise_validation.log" >&2
+}
 for run in "$recipe_dir"/ravdess_paper "$recipe_dir"/ravdess_speaker_fold?; do
   [ -f "$run/model.pt" ] || continue
-  "$python" "$repo/bench/noise_robustness.py" --model "$run/model.pt" --split "$run/split.json" \
-    --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} \
-    > "$run/noise_validation.json" 2> "$run/noise_validation.log" \
-    || echo "train_six: noise check of $run failed, see $run/noise_validation.log" >&2
+  if [ "${PARALLEL:-0}" = 1 ]; then noise_check "$run" & else noise_check "$run"; fi
 done
+wait
 "$python" "$repo/scripts/sweep.py" summary "$recipe_dir"

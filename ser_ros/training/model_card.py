@@ -177,6 +177,9 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
         'patients, other languages, far-field robot microphones and noise; the speaker-'
         'independent row is the better guide. Use the output as one cue among others for the '
         'engage/disengage policy, never as a diagnosis.',
+        f'- Noise: check before trusting it on a ward, `bench/noise_robustness.py --model '
+        f'models/{name}.pt` (WA/UA with white and babble noise at 20 to 0 dB SNR, and whether '
+        'its errors lean towards the emotions that make the robot leave).',
         '',
     ]
     if notes:
