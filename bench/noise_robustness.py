@@ -24,7 +24,6 @@ answering one of those drives the robot away. Prints one JSON object (stdout) an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import emit, machine, table  # noqa: E402
 
 from ser_ros.bag_tools import BABBLE_VOICES, add_noise, speech_bounds  # noqa: E402
 from ser_ros.core.audio import load_audio  # noqa: E402
@@ -139,25 +138,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             'results': rows}
 
 
-def table(result: dict[str, Any]) -> str:
+def summary(result: dict[str, Any]) -> str:
     """Short human-readable table: one row per condition."""
-    lines = [f"{'noise':>8}  {'SNR dB':>6}  {'WA %':>5}  {'UA %':>5}  {'leave':>5}  most answered"]
+    rows = []
     for row in result['results']:
-        noise = row['noise'] or 'clean'
-        snr = '' if row['snr_db'] is None else f"{row['snr_db']:g}"
         label, count = next(iter(row['answers'].items()))
-        lines.append(f"{noise:>8}  {snr:>6}  {row['wa']:5.1f}  {row['ua']:5.1f}  "
-                     f"{row['leave_evidence']:5.2f}  {label} ({count} of {result['files']})")
-    lines.append(f"{result['files']} {result['part']} files of {result['split']}, "
-                 f"{result['seconds']} s")
-    return '\n'.join(lines)
+        rows.append((row['noise'] or 'clean', row['snr_db'], f"{row['wa']:.1f}",
+                     f"{row['ua']:.1f}", f"{row['leave_evidence']:.2f}",
+                     f"{label} ({count} of {result['files']})"))
+    header = ('noise', 'SNR dB', 'WA %', 'UA %', 'leave', 'most answered')
+    return (f"{table(rows, header)}\n{result['files']} {result['part']} files of "
+            f"{result['split']}, {result['seconds']} s")
 
 
 def main() -> int:
     """Run the evaluation and print the table (stderr) and JSON (stdout)."""
     result = run(parse_args())
-    print(table(result), file=sys.stderr)
-    print(json.dumps(result))
+    emit(result, summary(result))
     return 0
 
 
