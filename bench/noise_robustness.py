@@ -76,13 +76,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def noisy(waveform: np.ndarray, kind: str, snr_db: float, seed: int,
-          talkers: np.ndarray) -> np.ndarray:
-    """``waveform`` with ``kind`` noise ``snr_db`` under its speech part (babble: ``talkers``)."""
-    span = speech_bounds(waveform, RATE, SPEECH_TRIM_DB)
-    return add_noise(waveform, [span], snr_db, kind, seed, talkers=talkers)
-
-
 def leave_emotions() -> list[str]:
     """dialogue_policy_node's leave_emotions in config/ser.yaml (what makes the robot go)."""
     settings = yaml.safe_load(NODE_CONFIG.read_text(encoding='utf-8'))
@@ -122,13 +115,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     leave = leave_emotions()
     rows = [{'noise': None, 'snr_db': None, **evaluate(recognizer, waveforms, targets, leave)}]
+    # Where each file's speech is (the SNR is measured on it) and, for babble, who talks over
+    # it: the next BABBLE_VOICES files. Both are the same for every condition.
+    spans = [speech_bounds(waveform, RATE, SPEECH_TRIM_DB) for waveform in waveforms]
+    talkers = [np.concatenate([waveforms[(number + step) % len(waveforms)]
+                               for step in range(1, BABBLE_VOICES + 1)])
+               for number in range(len(waveforms))] if 'babble' in args.noise else None
     for kind in args.noise:
         for snr_db in args.snr:
-            mixed = []
-            for number, waveform in enumerate(waveforms):
-                others = [waveforms[(number + step) % len(waveforms)]
-                          for step in range(1, BABBLE_VOICES + 1)]
-                mixed.append(noisy(waveform, kind, snr_db, number, np.concatenate(others)))
+            mixed = [add_noise(waveform, [span], snr_db, kind, number,
+                               talkers=talkers[number] if kind == 'babble' else None)
+                     for number, (waveform, span) in enumerate(zip(waveforms, spans,
+                                                                   strict=True))]
             rows.append({'noise': kind, 'snr_db': snr_db,
                          **evaluate(recognizer, mixed, targets, leave)})
     return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),

@@ -215,8 +215,9 @@ class PaddingResponse:
 
     With 'pre' padding every utterance shorter than the analysis window starts with identical
     padding columns, and windows that see nothing else always encode to the same vectors. Given
-    these, :class:`WindowEncoder` skips the convolutions of those windows: on VAD-cut speech of
-    2-3 s about half the network's work. Build with :meth:`WindowEncoder.padding_response`
+    these, :class:`WindowEncoder` skips the convolutions of those windows: on the VAD-cut
+    speech of the latency benchmark, 8.7 -> 6.2 ms of network time at the median
+    (docs/benchmarks.md). Build with :meth:`WindowEncoder.padding_response`
     under the precision (autocast) and device it will be used with.
     """
 
@@ -265,6 +266,9 @@ class WindowEncoder(nn.Module):
         # stride: one per 'same' 3x3 convolution, at that block's input resolution.
         self.shared_reach = sum(CONV_KERNEL // 2 * math.prod(time_kernels[:block])
                                 for block in range(config.shared_blocks))
+        # Window width and hop in columns of the shared blocks' output.
+        self.window_columns = config.window_frames // self.shared_stride
+        self.hop_columns = config.window_hop // self.shared_stride
         channels = (1, *config.filters)
         self.blocks = nn.Sequential(*(
             ConvBlock(channels[i], channels[i + 1], (freq_kernels[i], time_kernels[i]),
@@ -282,12 +286,11 @@ class WindowEncoder(nn.Module):
 
     def padding_windows(self, leading_frames: int) -> int:
         """Leading windows whose every input (receptive field included) is padding."""
-        stride = self.shared_stride
-        clean_columns = max(0, leading_frames - self.shared_reach) // stride
-        width, hop = self.window_frames // stride, self.window_hop // stride
-        if clean_columns < width:
+        clean_columns = max(0, leading_frames - self.shared_reach) // self.shared_stride
+        if clean_columns < self.window_columns:
             return 0
-        return min(self.num_windows, 1 + (clean_columns - width) // hop)
+        return min(self.num_windows,
+                   1 + (clean_columns - self.window_columns) // self.hop_columns)
 
     def padding_lengths(self) -> list[int]:
         """Return the shortest leading padding (frames) for each count of skipped windows.
@@ -296,9 +299,8 @@ class WindowEncoder(nn.Module):
         width; warming each up once keeps the first utterance of every length from paying for
         the kernels' set-up.
         """
-        stride = self.shared_stride
-        width, hop = self.window_frames // stride, self.window_hop // stride
-        return [0] + [((skipped - 1) * hop + width) * stride + self.shared_reach
+        return [0] + [((skipped - 1) * self.hop_columns + self.window_columns)
+                      * self.shared_stride + self.shared_reach
                       for skipped in range(1, self.num_windows + 1)]
 
     def padding_response(self, column: torch.Tensor) -> PaddingResponse:
@@ -317,7 +319,7 @@ class WindowEncoder(nn.Module):
         if skipped == self.num_windows:
             return padding.embeddings.unsqueeze(0).expand(batch, -1, -1)
         stride = self.shared_stride
-        width, hop = self.window_frames // stride, self.window_hop // stride
+        width, hop = self.window_columns, self.hop_columns
         # Start far enough before the first computed window that the crop's own border (zero
         # 'same' padding) does not reach it; whole strides keep every pool aligned.
         first_column = skipped * hop

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import librosa
 import numpy as np
 import torch
 
@@ -128,7 +129,7 @@ def _unit_power(power: np.ndarray) -> np.ndarray:
 
 
 def noise_bank(raw_features: Callable[[np.ndarray], np.ndarray], num_samples: int,
-               speech: np.ndarray, floor_db: float, rng: np.random.Generator) -> torch.Tensor:
+               speech: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
     """Mel power spectrograms (K, F, T) of noise, each of mean 1, for :class:`NoiseMixer`.
 
     ``raw_features`` is the front end without normalisation (dB under the loudest bin) and
@@ -141,21 +142,15 @@ def noise_bank(raw_features: Callable[[np.ndarray], np.ndarray], num_samples: in
     spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
     spectrum[0] = 0.0
     pink = np.fft.irfft(spectrum, num_samples)
-    entries = [_unit_power(db_to_power(raw_features((signal / np.abs(signal).max())
-                                                    .astype(np.float32)), floor_db))
-               for signal in (white, pink)]
-    talkers = np.stack([_unit_power(db_to_power(item, floor_db)) for item in speech])
+    entries = [_unit_power(librosa.db_to_power(raw_features(
+        (signal / np.abs(signal).max()).astype(np.float32)))) for signal in (white, pink)]
+    talkers = np.stack([_unit_power(librosa.db_to_power(item)) for item in speech])
     for _ in range(BABBLE_ENTRIES):
         chosen = rng.choice(len(talkers), size=min(BABBLE_TALKERS, len(talkers)), replace=False)
         shifts = rng.integers(0, talkers.shape[2], size=len(chosen))
         entries.append(_unit_power(sum(np.roll(talkers[i], shift, axis=1)
                                        for i, shift in zip(chosen, shifts, strict=True))))
     return torch.from_numpy(np.stack(entries).astype(np.float32))
-
-
-def db_to_power(features_db: np.ndarray, floor_db: float) -> np.ndarray:
-    """Power relative to the loudest bin of dB features (the floor stays the floor)."""
-    return np.power(10.0, np.maximum(features_db, -floor_db) / DB_PER_DECADE)
 
 
 class NoiseMixer:
@@ -211,9 +206,9 @@ def augment_batch(features: torch.Tensor, config: AugmentConfig,
     """
     if not config.enabled:
         return features
-    if config.noise_probability and noise is None:
-        raise ValueError('training.augment.noise_probability needs a NoiseMixer')
     if config.noise_probability:
+        if noise is None:
+            raise ValueError('training.augment.noise_probability needs a NoiseMixer')
         features = noise(features, config, generator)
     batch, num_features, num_frames = features.shape
     result = (_warp_frequency(features, config.freq_warp, generator) if config.freq_warp

@@ -131,7 +131,7 @@ def _noise_mixer(front_end: FrontEnd, normalizer: Normalizer, train_raw: np.ndar
                                            replace=False))]
     rate = front_end.audio.sample_rate
     bank = noise_bank(lambda waveform: front_end.raw_features(waveform, rate),
-                      front_end.audio.num_samples, talkers, features.top_db, rng)
+                      front_end.audio.num_samples, talkers, rng)
     return NoiseMixer(normalizer.mean, normalizer.std, bank, features.top_db)
 
 

@@ -95,7 +95,7 @@ def speech_and_mixer(ravdess_files):
                     for path in ravdess_files[::150][:8]])
     normalizer = Normalizer.fit(raw)
     bank = noise_bank(lambda y: front_end.raw_features(y, RATE), front_end.audio.num_samples,
-                      raw, FLOOR_DB, np.random.default_rng(0))
+                      raw, np.random.default_rng(0))
     mixer = NoiseMixer(normalizer.mean, normalizer.std, bank, FLOOR_DB)
     return torch.from_numpy(normalizer(raw)), normalizer, bank, mixer
 
