@@ -8,8 +8,8 @@ A recipe folder holds the runs ``ravdess_paper`` and ``ravdess_speaker_fold0..4`
 numbers are those of each run's restored (best) epoch; the selection score is their mean UA.
 Runs that the time budget ended (``stop_reason`` in history.json) are counted in the table: a
 recipe with cut runs was not trained as configured, and its row is no fair comparison. The
-last column is the mean UA under noise on each run's validation files (NOISE_FILE), when every
-run has it.
+next column is the mean UA under noise on each run's validation files (NOISE_FILE), when every
+run has it; the last says whether the recipe meets the sweep file's ``ship_rule``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,26 @@ def to_run(every: bool = False) -> list[str]:
     return chosen
 
 
+def ship_rule() -> dict[str, float]:
+    """Return the sweep file's rule for replacing the shipped model."""
+    return _sweep_file()['ship_rule']
+
+
+def ship_verdict(row: dict[str, object], rule: dict[str, float]) -> str:
+    """'yes', 'no: <why>' or 'incomplete: <what is missing>' for one summary row."""
+    if int(row['runs']) < rule['runs']:
+        return f"incomplete: {row['runs']} of {rule['runs']} runs"
+    noisy = row['mean_noisy_val_ua']
+    if noisy is None:
+        return 'incomplete: noise checks missing'
+    failures = [f'{name} {PERCENT * float(value):.2f}% < {PERCENT * minimum:.2f}%'
+                for name, value, minimum in (
+                    ('mean val UA', row['selection_mean_val_ua'], rule['min_mean_val_ua']),
+                    ('noisy val UA', noisy, rule['min_mean_noisy_val_ua']))
+                if float(value) < minimum]
+    return 'no: ' + '; '.join(failures) if failures else 'yes'
+
+
 def overrides(name: str) -> list[str]:
     """Return the ``section.key=value`` strings of one recipe (values as YAML)."""
     return [f'{key}={json.dumps(value)}' for key, value in recipes()[name].items()]
@@ -81,8 +101,11 @@ def noisy_validation_ua(run_dir: Path) -> float | None:
     return statistics.mean(row['ua'] for row in rows) / PERCENT
 
 
-def summarise(folder: Path) -> dict[str, object]:
-    """Score one recipe folder: selection value (mean validation UA) and test results."""
+def summarise(folder: Path, rule: dict[str, float] | None = None) -> dict[str, object]:
+    """Score one recipe folder: mean validation UA (the selection value), test, ship verdict.
+
+    ``rule`` defaults to the sweep file's ship rule.
+    """
     if not folder.is_dir():
         raise ValueError(f'{folder}: no such recipe folder')
     runs = {path.name: read_run(path) for path in sorted(folder.iterdir())
@@ -94,7 +117,7 @@ def summarise(folder: Path) -> dict[str, object]:
                          f'{PAPER_RUN} and {SPEAKER_RUN_PREFIX}0..4, each with test_report.json')
     speaker = [run for name, run in runs.items() if name.startswith(SPEAKER_RUN_PREFIX)]
     paper = runs.get(PAPER_RUN)
-    return {
+    row: dict[str, object] = {
         'recipe': folder.name, 'runs': len(runs),
         'runs_cut_by_time_budget': sum(run['cut_by_time_budget'] for run in runs.values()),
         'selection_mean_val_ua': statistics.mean(run['val_ua'] for run in runs.values()),
@@ -107,6 +130,8 @@ def summarise(folder: Path) -> dict[str, object]:
         'speaker_test_wa': statistics.mean(run['test_wa'] for run in speaker) if speaker else None,
         'mean_noisy_val_ua': _mean_or_none([run['noisy_val_ua'] for run in runs.values()]),
     }
+    row['ships'] = ship_verdict(row, rule or ship_rule())
+    return row
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -116,7 +141,7 @@ def _mean_or_none(values: list[float | None]) -> float | None:
 
 COLUMNS = ('recipe', 'runs (cut by time budget)', 'mean val UA (selection)', 'paper val WA',
            'paper test WA', 'paper test UA', 'paper best/run epochs', 'speaker val UA',
-           'speaker test UA', 'noisy val UA (10 dB)')
+           'speaker test UA', 'noisy val UA (10 dB)', 'meets ship rule')
 
 
 def _percent(value: object) -> float | None:
@@ -131,7 +156,7 @@ def table(rows: list[dict[str, object]]) -> str:
          *(_percent(row[key]) for key in ('selection_mean_val_ua', 'paper_val_wa',
                                           'paper_test_wa', 'paper_test_ua')),
          row['paper_epochs'], _percent(row['speaker_val_ua']), _percent(row['speaker_test_ua']),
-         _percent(row['mean_noisy_val_ua']))
+         _percent(row['mean_noisy_val_ua']), row['ships'])
         for row in ordered], COLUMNS)
 
 

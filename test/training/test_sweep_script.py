@@ -66,6 +66,26 @@ def test_summary_reports_the_noisy_validation_ua_only_when_every_run_has_it(tmp_
         (run / sweep.NOISE_FILE).write_text(json.dumps({'results': rows}))
     row = sweep.summarise(tmp_path / 'recipe')
     assert row['mean_noisy_val_ua'] == pytest.approx(0.35)
-    assert sweep.table([row]).splitlines()[2].endswith('| 35.0 |')
+    assert sweep.table([row]).splitlines()[2].endswith('| 35.0 | incomplete: 2 of 6 runs |')
     _write_run(tmp_path / 'recipe' / 'ravdess_paper', 0.6, 0.4, 'patience')
     assert sweep.summarise(tmp_path / 'recipe')['mean_noisy_val_ua'] is None
+
+
+def _row(runs: int, val_ua: float, noisy: float | None) -> dict[str, object]:
+    return {'runs': runs, 'selection_mean_val_ua': val_ua, 'mean_noisy_val_ua': noisy}
+
+
+def test_ship_verdict_applies_every_part_of_the_rule() -> None:
+    rule = {'runs': 6, 'min_mean_val_ua': 0.547, 'min_mean_noisy_val_ua': 0.3245}
+    assert sweep.ship_verdict(_row(6, 0.547, 0.3245), rule) == 'yes'
+    assert sweep.ship_verdict(_row(5, 0.9, 0.9), rule) == 'incomplete: 5 of 6 runs'
+    assert sweep.ship_verdict(_row(6, 0.9, None), rule) == 'incomplete: noise checks missing'
+    assert sweep.ship_verdict(_row(6, 0.546, 0.9), rule) == 'no: mean val UA 54.60% < 54.70%'
+    verdict = sweep.ship_verdict(_row(6, 0.5, 0.3), rule)
+    assert verdict == 'no: mean val UA 50.00% < 54.70%; noisy val UA 30.00% < 32.45%'
+
+
+def test_the_sweep_file_states_a_complete_ship_rule() -> None:
+    rule = sweep.ship_rule()
+    assert rule['runs'] == 6
+    assert 0 < rule['min_mean_val_ua'] < 1 and 0 < rule['min_mean_noisy_val_ua'] < 1
