@@ -62,7 +62,8 @@ def test_summary_reports_the_noisy_validation_ua_only_when_every_run_has_it(tmp_
         _write_run(run, 0.6, 0.4, 'patience')
         rows = [{'noise': None, 'snr_db': None, 'wa': 60.0, 'ua': 60.0},
                 {'noise': 'white', 'snr_db': 10.0, 'wa': 30.0, 'ua': 20.0 + 10 * fold},
-                {'noise': 'babble', 'snr_db': 10.0, 'wa': 40.0, 'ua': 40.0 + 10 * fold}]
+                {'noise': 'babble', 'snr_db': 10.0, 'wa': 40.0, 'ua': 40.0 + 10 * fold},
+                {'noise': 'babble', 'snr_db': 0.0, 'wa': 10.0, 'ua': 10.0}]   # not the rule's
         (run / sweep.NOISE_FILE).write_text(json.dumps({'results': rows}))
     row = sweep.summarise(tmp_path / 'recipe')
     assert row['mean_noisy_val_ua'] == pytest.approx(0.35)
