@@ -150,7 +150,9 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
         f'{split["sizes"]["train"]}, validation {split["sizes"]["validation"]}, test '
         f'{split["sizes"]["test"]} utterances (file lists in `{name}_split.json`).',
         f'- Reproduce the paper-protocol row: `ser_evaluate --model models/{name}.pt --data '
-        f'../shared/data/ravdess-16k --split models/{name}_split.json --json report.json`.',
+        f'../shared/data/ravdess-16k --split models/{name}_split.json --json report.json'
+        # ser_train evaluates under its autocast setting; fp32 can differ by a file or two.
+        f'{" --bf16" if provenance.get("bf16") else ""}`.',
         f'- Training seed {provenance.get("seed")}; epochs run {history["epochs_run"]}, best '
         f'(restored) epoch {history["best_epoch"]}, stopped by: '
         f'{stop_reason}.',
