@@ -11,7 +11,13 @@ every condition.
 
     .venv/bin/python bench/noise_robustness.py [--model PATH] [--split FILE] [--snr 20 10 5 0]
                                                [--noise white babble] [--part validation]
-                                               [--quick]
+                                               [--vad-cut] [--quick]
+
+With ``--vad-cut`` the model hears what it hears on the robot: each file gets a second of
+silence on either side (noise included), streams in 20 ms chunks through vad_node's
+:class:`~ser_ros.core.segmenter.Segmenter` with config/ser.yaml's settings, and the longest
+utterance the VAD cuts is classified; files where the VAD finds no speech are counted
+(``missed``) and left out of WA/UA.
 
 The shipped model's split is the paper protocol's, whose test files share speakers with its
 training files: read the drop from the clean row, not the absolute numbers, as what noise
@@ -24,6 +30,7 @@ answering one of those drives the robot away. Prints one JSON object (stdout) an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -41,6 +48,7 @@ from ser_ros.bag_tools import BABBLE_VOICES, add_noise, speech_bounds  # noqa: E
 from ser_ros.core.audio import load_audio  # noqa: E402
 from ser_ros.core.checkpoint import default_model_path  # noqa: E402
 from ser_ros.core.inference import EmotionRecognizer  # noqa: E402
+from ser_ros.core.segmenter import Segmenter, SegmenterConfig  # noqa: E402
 from ser_ros.data.registry import load_corpus  # noqa: E402
 from ser_ros.data.splits import split_part_indices  # noqa: E402
 from ser_ros.training.metrics import evaluate_predictions  # noqa: E402
@@ -53,6 +61,10 @@ NOISE_KINDS = ('white', 'babble')
 # Where the speech of a file starts and ends: frames within this many dB of its loudest.
 SPEECH_TRIM_DB = 35.0
 QUICK_FILES = 14
+# --vad-cut: silence around each file (as between the utterances of examples/demo_bag) and the
+# chunk length of the stream (a robot microphone's).
+VAD_MARGIN_S = 1.0
+VAD_CHUNK_MS = 20
 RATE = 16000
 PERCENT = 100.0
 
@@ -71,24 +83,60 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--snr', type=float, nargs='+', default=list(DEFAULT_SNRS),
                         metavar='DB', help='signal-to-noise ratios, dB')
     parser.add_argument('--noise', nargs='+', choices=NOISE_KINDS, default=list(NOISE_KINDS))
+    parser.add_argument('--vad-cut', action='store_true',
+                        help="classify the longest utterance vad_node's segmenter cuts from each "
+                             'file, as on the robot (default: whole files, as in training)')
     parser.add_argument('--quick', action='store_true',
                         help=f'{QUICK_FILES} files, the first SNR only (CI: checks it runs)')
     return parser.parse_args()
 
 
+def node_parameters(node: str) -> dict[str, Any]:
+    """One node's ros__parameters in config/ser.yaml."""
+    settings = yaml.safe_load(NODE_CONFIG.read_text(encoding='utf-8'))
+    return settings[node]['ros__parameters']
+
+
 def leave_emotions() -> list[str]:
     """dialogue_policy_node's leave_emotions in config/ser.yaml (what makes the robot go)."""
-    settings = yaml.safe_load(NODE_CONFIG.read_text(encoding='utf-8'))
-    return list(settings['dialogue_policy_node']['ros__parameters']['leave_emotions'])
+    return list(node_parameters('dialogue_policy_node')['leave_emotions'])
+
+
+def segmenter_config() -> SegmenterConfig:
+    """vad_node's segmenter settings in config/ser.yaml."""
+    names = {field.name for field in dataclasses.fields(SegmenterConfig)}
+    return SegmenterConfig(**{name: value for name, value in node_parameters('vad_node').items()
+                              if name in names})
+
+
+def longest_utterance(waveform: np.ndarray, config: SegmenterConfig) -> np.ndarray | None:
+    """Return the longest utterance the segmenter cuts from ``waveform`` (None: no speech)."""
+    segmenter = Segmenter(config, input_rate=RATE)
+    chunk = RATE * VAD_CHUNK_MS // 1000
+    utterances = []
+    for start in range(0, len(waveform), chunk):
+        utterances += segmenter.push(waveform[start:start + chunk], start / RATE)
+    utterances += segmenter.flush()
+    return max(utterances, key=lambda item: item.duration).samples if utterances else None
 
 
 def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets: np.ndarray,
-             leave: list[str]) -> dict[str, Any]:
+             leave: list[str], vad: SegmenterConfig | None = None) -> dict[str, Any]:
     """Score the recogniser on ``waveforms``: WA and UA (percent), its answers, leave evidence.
 
     Leave evidence is the mean probability of the ``leave`` emotions: what the dialogue policy
-    reads as a reason for the robot to withdraw.
+    reads as a reason for the robot to withdraw. With ``vad``, each waveform is first cut to its
+    longest utterance; those without one are counted as ``missed`` and left out.
     """
+    missed = 0
+    if vad is not None:
+        heard = [longest_utterance(waveform, vad) for waveform in waveforms]
+        kept = [number for number, samples in enumerate(heard) if samples is not None]
+        missed = len(heard) - len(kept)
+        waveforms, targets = [heard[number] for number in kept], targets[kept]
+        if not kept:
+            return {'wa': None, 'ua': None, 'answers': {}, 'leave_evidence': None,
+                    'missed': missed}
     predictions = [recognizer.predict(waveform, RATE) for waveform in waveforms]
     predicted = [recognizer.labels.index(item.label) for item in predictions]
     report = evaluate_predictions(targets, predicted, recognizer.labels)
@@ -97,7 +145,7 @@ def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets
                 for item in predictions]
     return {'wa': round(PERCENT * report.wa, 1), 'ua': round(PERCENT * report.ua, 1),
             'answers': dict(answers.most_common()),
-            'leave_evidence': round(float(np.mean(evidence)), 3)}
+            'leave_evidence': round(float(np.mean(evidence)), 3), 'missed': missed}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,10 +159,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         indices = indices[::max(1, len(indices) // QUICK_FILES)][:QUICK_FILES]
         args.snr = args.snr[:1]
     waveforms = [load_audio(corpus[i].path, RATE) for i in indices]
+    vad = segmenter_config() if args.vad_cut else None
+    if vad is not None:
+        margin = int(VAD_MARGIN_S * RATE)
+        waveforms = [np.pad(waveform, margin) for waveform in waveforms]
     targets = np.array([recognizer.labels.index(corpus[i].label) for i in indices])
     started = time.perf_counter()
     leave = leave_emotions()
-    rows = [{'noise': None, 'snr_db': None, **evaluate(recognizer, waveforms, targets, leave)}]
+    rows = [{'noise': None, 'snr_db': None,
+             **evaluate(recognizer, waveforms, targets, leave, vad)}]
     # Where each file's speech is (the SNR is measured on it) and, for babble, who talks over
     # it: the next BABBLE_VOICES files. Both are the same for every condition.
     spans = [speech_bounds(waveform, RATE, SPEECH_TRIM_DB) for waveform in waveforms]
@@ -128,9 +181,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      for number, (waveform, span) in enumerate(zip(waveforms, spans,
                                                                    strict=True))]
             rows.append({'noise': kind, 'snr_db': snr_db,
-                         **evaluate(recognizer, mixed, targets, leave)})
+                         **evaluate(recognizer, mixed, targets, leave, vad)})
     return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),
-            'split': str(split), 'part': args.part, 'files': len(indices),
+            'split': str(split), 'part': args.part, 'vad_cut': args.vad_cut,
+            'files': len(indices),
             'labels': list(recognizer.labels), 'leave_emotions': leave,
             'seconds': round(time.perf_counter() - started, 1), 'machine': machine(),
             'results': rows}
@@ -140,12 +194,17 @@ def summary(result: dict[str, Any]) -> str:
     """Short human-readable table: one row per condition."""
     rows = []
     for row in result['results']:
+        if row['wa'] is None:
+            rows.append((row['noise'] or 'clean', row['snr_db'], '-', '-', '-', '-',
+                         row['missed']))
+            continue
         label, count = next(iter(row['answers'].items()))
         rows.append((row['noise'] or 'clean', row['snr_db'], f"{row['wa']:.1f}",
                      f"{row['ua']:.1f}", f"{row['leave_evidence']:.2f}",
-                     f"{label} ({count} of {result['files']})"))
-    header = ('noise', 'SNR dB', 'WA %', 'UA %', 'leave', 'most answered')
-    return (f"{table(rows, header)}\n{result['files']} {result['part']} files of "
+                     f"{label} ({count} of {result['files']})", row['missed']))
+    header = ('noise', 'SNR dB', 'WA %', 'UA %', 'leave', 'most answered', 'VAD missed')
+    heard = 'longest VAD cut of each of' if result['vad_cut'] else 'whole'
+    return (f"{table(rows, header)}\n{heard} {result['files']} {result['part']} files of "
             f"{result['split']}, {result['seconds']} s")
 
 

@@ -62,3 +62,20 @@ def test_quick_model_benchmarks_time_every_setting(ravdess_dir: Path) -> None:
     assert [(row['noise'], row['snr_db']) for row in noise['results']] == [
         (None, None), ('white', 20.0), ('babble', 20.0)]
     assert all(0 <= row[key] <= 100 for row in noise['results'] for key in ('wa', 'ua'))
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_noise_robustness_scores_what_the_vad_cuts(ravdess_dir: Path) -> None:
+    command = [sys.executable, str(REPO_ROOT / 'bench' / 'noise_robustness.py'), '--quick',
+               '--vad-cut', '--noise', 'white', '--snr', '20', '--data', str(ravdess_dir)]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=child_environment(), capture_output=True,
+                            text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout)
+    assert report['vad_cut'] is True and report['files'] > 0
+    assert [(row['noise'], row['snr_db']) for row in report['results']] == [
+        (None, None), ('white', 20.0)]
+    clean = report['results'][0]
+    # Clean RAVDESS sentences in a second of silence: the VAD finds every one.
+    assert clean['missed'] == 0 and sum(clean['answers'].values()) == report['files']
+    assert 'longest VAD cut' in result.stderr
