@@ -9,7 +9,8 @@ numbers are those of each run's restored (best) epoch; the selection score is th
 Runs that the time budget ended (``stop_reason`` in history.json) are counted in the table: a
 recipe with cut runs was not trained as configured, and its row is no fair comparison. The
 next column is the mean UA under noise on each run's validation files (NOISE_FILE), when every
-run has it; the last says whether the recipe meets the sweep file's ``ship_rule``.
+run has it, then the clean UA on what vad_node cuts from them (VAD_CUT_FILE, what the robot
+hears); the last says whether the recipe meets the sweep file's ``ship_rule``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ PERCENT = 100.0
 # the rule's.
 NOISE_FILE = 'noise_validation.json'
 NOISE_SNR_DB = 10.0
+# Also by scripts/train_six.sh: the same with --vad-cut (the longest utterance vad_node's
+# segmenter cuts from each file is classified).
+VAD_CUT_FILE = 'vad_cut_validation.json'
 
 
 def _sweep_file() -> dict[str, Any]:
@@ -89,7 +93,8 @@ def read_run(run_dir: Path) -> dict[str, float]:
             'test_ua': test['ua'], 'best_epoch': history['best_epoch'],
             'epochs_run': history['epochs_run'],
             'cut_by_time_budget': history.get('stop_reason') == 'time_budget',
-            'noisy_val_ua': noisy_validation_ua(run_dir)}
+            'noisy_val_ua': noisy_validation_ua(run_dir),
+            'vad_cut_val_ua': vad_cut_validation_ua(run_dir)}
 
 
 def noisy_validation_ua(run_dir: Path) -> float | None:
@@ -102,6 +107,15 @@ def noisy_validation_ua(run_dir: Path) -> float | None:
     if not rows:
         return None
     return statistics.mean(row['ua'] for row in rows) / PERCENT
+
+
+def vad_cut_validation_ua(run_dir: Path) -> float | None:
+    """Clean UA (0-1) on the VAD's cuts of the validation files (VAD_CUT_FILE), else None."""
+    path = run_dir / VAD_CUT_FILE
+    if not path.exists():
+        return None
+    clean = [row for row in json.loads(path.read_text())['results'] if not row['noise']]
+    return clean[0]['ua'] / PERCENT if clean and clean[0]['ua'] is not None else None
 
 
 def summarise(folder: Path, rule: dict[str, float] | None = None) -> dict[str, object]:
@@ -132,6 +146,7 @@ def summarise(folder: Path, rule: dict[str, float] | None = None) -> dict[str, o
         'speaker_test_ua': statistics.mean(run['test_ua'] for run in speaker) if speaker else None,
         'speaker_test_wa': statistics.mean(run['test_wa'] for run in speaker) if speaker else None,
         'mean_noisy_val_ua': _mean_or_none([run['noisy_val_ua'] for run in runs.values()]),
+        'mean_vad_cut_val_ua': _mean_or_none([run['vad_cut_val_ua'] for run in runs.values()]),
     }
     row['ships'] = ship_verdict(row, rule or ship_rule())
     return row
@@ -144,7 +159,7 @@ def _mean_or_none(values: list[float | None]) -> float | None:
 
 COLUMNS = ('recipe', 'runs (cut by time budget)', 'mean val UA (selection)', 'paper val WA',
            'paper test WA', 'paper test UA', 'paper best/run epochs', 'speaker val UA',
-           'speaker test UA', 'noisy val UA (10 dB)', 'meets ship rule')
+           'speaker test UA', 'noisy val UA (10 dB)', 'VAD-cut val UA', 'meets ship rule')
 
 
 def _percent(value: object) -> float | None:
@@ -159,7 +174,8 @@ def table(rows: list[dict[str, object]]) -> str:
          *(_percent(row[key]) for key in ('selection_mean_val_ua', 'paper_val_wa',
                                           'paper_test_wa', 'paper_test_ua')),
          row['paper_epochs'], _percent(row['speaker_val_ua']), _percent(row['speaker_test_ua']),
-         _percent(row['mean_noisy_val_ua']), row['ships'])
+         _percent(row['mean_noisy_val_ua']), _percent(row['mean_vad_cut_val_ua']),
+         row['ships'])
         for row in ordered], COLUMNS)
 
 

@@ -2,8 +2,8 @@
 # Train one recipe the way scripts/sweep.py scores it: the paper split and the five
 # speaker-independent folds with ser_train, one after the other (PARALLEL=1: all six at once,
 # as scripts/device_sweep.sh runs them on a GPU); then check each run under noise on its
-# validation files (bench/noise_robustness.py; NOISE_DATA: the corpus folder, if not the
-# default) and print the summary row.
+# validation files, whole and as vad_node cuts them (bench/noise_robustness.py [--vad-cut];
+# NOISE_DATA: the corpus folder, if not the default) and print the summary row.
 #   scripts/train_six.sh CONFIG RECIPE_DIR [--set key=value ...]
 # Runs go to RECIPE_DIR/ravdess_paper and RECIPE_DIR/ravdess_speaker_fold0..4, logs to
 # RECIPE_DIR/paper.log and foldN.log; a rerun of the same command resumes them. Uses .venv's
@@ -33,12 +33,17 @@ for fold in 0 1 2 3 4; do
     --set output.run_dir="$recipe_dir/ravdess_speaker_fold$fold"
 done
 wait
-# Accuracy under noise on each run's validation files (the sweep's second criterion).
+# Accuracy under noise on each run's validation files (the sweep's second criterion), and on
+# what vad_node cuts from them (what the robot hears).
 noise_check() {   # RUN_DIR
-  "$python" "$repo/bench/noise_robustness.py" --model "$1/model.pt" --split "$1/split.json" \
-    --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} \
-    > "$1/noise_validation.json" 2> "$1/noise_validation.log" \
-    || echo "train_six: noise check of $1 failed, see $1/noise_validation.log" >&2
+  local name
+  for name in noise_validation vad_cut_validation; do
+    "$python" "$repo/bench/noise_robustness.py" --model "$1/model.pt" --split "$1/split.json" \
+      --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} \
+      $([ "$name" = vad_cut_validation ] && echo --vad-cut) \
+      > "$1/$name.json" 2> "$1/$name.log" \
+      || echo "train_six: $name check of $1 failed, see $1/$name.log" >&2
+  done
 }
 for run in "$recipe_dir"/ravdess_paper "$recipe_dir"/ravdess_speaker_fold?; do
   [ -f "$run/model.pt" ] || continue

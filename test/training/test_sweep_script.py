@@ -67,7 +67,7 @@ def test_summary_reports_the_noisy_validation_ua_only_when_every_run_has_it(tmp_
         (run / sweep.NOISE_FILE).write_text(json.dumps({'results': rows}))
     row = sweep.summarise(tmp_path / 'recipe')
     assert row['mean_noisy_val_ua'] == pytest.approx(0.35)
-    assert sweep.table([row]).splitlines()[2].endswith('| 35.0 | incomplete: 2 of 6 runs |')
+    assert sweep.table([row]).splitlines()[2].endswith('| 35.0 | - | incomplete: 2 of 6 runs |')
     _write_run(tmp_path / 'recipe' / 'ravdess_paper', 0.6, 0.4, 'patience')
     assert sweep.summarise(tmp_path / 'recipe')['mean_noisy_val_ua'] is None
 
@@ -90,3 +90,16 @@ def test_the_sweep_file_states_a_complete_ship_rule() -> None:
     rule = sweep.ship_rule()
     assert rule['runs'] == 6
     assert 0 < rule['min_mean_val_ua'] < 1 and 0 < rule['min_mean_noisy_val_ua'] < 1
+
+
+def test_summary_reports_the_clean_ua_on_what_the_vad_cuts(tmp_path: Path) -> None:
+    for fold in range(2):
+        run = tmp_path / 'recipe' / f'ravdess_speaker_fold{fold}'
+        _write_run(run, 0.6, 0.4, 'patience')
+        rows = [{'noise': None, 'snr_db': None, 'wa': 50.0, 'ua': 40.0 + 10 * fold, 'missed': 0},
+                {'noise': 'white', 'snr_db': 10.0, 'wa': 20.0, 'ua': 20.0, 'missed': 3}]
+        (run / sweep.VAD_CUT_FILE).write_text(json.dumps({'results': rows}))
+    row = sweep.summarise(tmp_path / 'recipe')
+    assert row['mean_vad_cut_val_ua'] == pytest.approx(0.45)
+    assert row['mean_noisy_val_ua'] is None
+    assert sweep.table([row]).splitlines()[2].endswith('| - | 45.0 | incomplete: 2 of 6 runs |')
