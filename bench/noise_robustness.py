@@ -30,7 +30,6 @@ answering one of those drives the robot away. Prints one JSON object (stdout) an
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -102,21 +101,10 @@ def leave_emotions() -> list[str]:
     return list(node_parameters('dialogue_policy_node')['leave_emotions'])
 
 
-def segmenter_config() -> SegmenterConfig:
-    """vad_node's segmenter settings in config/ser.yaml."""
-    names = {field.name for field in dataclasses.fields(SegmenterConfig)}
-    return SegmenterConfig(**{name: value for name, value in node_parameters('vad_node').items()
-                              if name in names})
-
-
 def longest_utterance(waveform: np.ndarray, config: SegmenterConfig) -> np.ndarray | None:
     """Return the longest utterance the segmenter cuts from ``waveform`` (None: no speech)."""
-    segmenter = Segmenter(config, input_rate=RATE)
-    chunk = RATE * VAD_CHUNK_MS // 1000
-    utterances = []
-    for start in range(0, len(waveform), chunk):
-        utterances += segmenter.push(waveform[start:start + chunk], start / RATE)
-    utterances += segmenter.flush()
+    utterances = Segmenter(config, input_rate=RATE).segment(waveform,
+                                                            RATE * VAD_CHUNK_MS // 1000)
     return max(utterances, key=lambda item: item.duration).samples if utterances else None
 
 
@@ -159,7 +147,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         indices = indices[::max(1, len(indices) // QUICK_FILES)][:QUICK_FILES]
         args.snr = args.snr[:1]
     waveforms = [load_audio(corpus[i].path, RATE) for i in indices]
-    vad = segmenter_config() if args.vad_cut else None
+    vad = (SegmenterConfig.from_parameters(node_parameters('vad_node')) if args.vad_cut
+           else None)
     if vad is not None:
         margin = int(VAD_MARGIN_S * RATE)
         waveforms = [np.pad(waveform, margin) for waveform in waveforms]

@@ -147,11 +147,8 @@ def add_noise(stream: np.ndarray, reference: list[tuple[float, float]], noise: n
 def run_webrtcvad(stream: np.ndarray) -> tuple[list[Detection], float]:
     """Our Segmenter with the default config, 100 ms chunks; split pieces joined again."""
     segmenter = Segmenter(SegmenterConfig(), input_rate=RATE)
-    utterances = []
     started = time.perf_counter()
-    for offset in range(0, len(stream), SEGMENTER_CHUNK):
-        utterances += segmenter.push(stream[offset:offset + SEGMENTER_CHUNK], offset / RATE)
-    utterances += segmenter.flush()
+    utterances = segmenter.segment(stream, SEGMENTER_CHUNK)
     seconds = time.perf_counter() - started
     detections: list[Detection] = []
     for utterance in utterances:

@@ -97,12 +97,15 @@ def read_run(run_dir: Path) -> dict[str, float]:
             'vad_cut_val_ua': vad_cut_validation_ua(run_dir)}
 
 
+def _check_rows(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    """Return the result rows of a bench/noise_robustness.py report in the run ([] if none)."""
+    path = run_dir / name
+    return json.loads(path.read_text())['results'] if path.exists() else []
+
+
 def noisy_validation_ua(run_dir: Path) -> float | None:
     """Mean UA (0-1) at NOISE_SNR_DB in bench/noise_robustness.py's NOISE_FILE, else None."""
-    path = run_dir / NOISE_FILE
-    if not path.exists():
-        return None
-    rows = [row for row in json.loads(path.read_text())['results']
+    rows = [row for row in _check_rows(run_dir, NOISE_FILE)
             if row['noise'] and row['snr_db'] == NOISE_SNR_DB]
     if not rows:
         return None
@@ -111,10 +114,7 @@ def noisy_validation_ua(run_dir: Path) -> float | None:
 
 def vad_cut_validation_ua(run_dir: Path) -> float | None:
     """Clean UA (0-1) on the VAD's cuts of the validation files (VAD_CUT_FILE), else None."""
-    path = run_dir / VAD_CUT_FILE
-    if not path.exists():
-        return None
-    clean = [row for row in json.loads(path.read_text())['results'] if not row['noise']]
+    clean = [row for row in _check_rows(run_dir, VAD_CUT_FILE) if not row['noise']]
     return clean[0]['ua'] / PERCENT if clean and clean[0]['ua'] is not None else None
 
 

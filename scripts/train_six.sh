@@ -35,15 +35,17 @@ done
 wait
 # Accuracy under noise on each run's validation files (the sweep's second criterion), and on
 # what vad_node cuts from them (what the robot hears).
+check() {   # RUN_DIR NAME [OPTION ...]: bench/noise_robustness.py into RUN_DIR/NAME.json
+  local run=$1 name=$2
+  shift 2
+  "$python" "$repo/bench/noise_robustness.py" --model "$run/model.pt" --split "$run/split.json" \
+    --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} "$@" \
+    > "$run/$name.json" 2> "$run/$name.log" \
+    || echo "train_six: $name check of $run failed, see $run/$name.log" >&2
+}
 noise_check() {   # RUN_DIR
-  local name
-  for name in noise_validation vad_cut_validation; do
-    "$python" "$repo/bench/noise_robustness.py" --model "$1/model.pt" --split "$1/split.json" \
-      --part validation --snr 10 ${NOISE_DATA:+--data "$NOISE_DATA"} \
-      $([ "$name" = vad_cut_validation ] && echo --vad-cut) \
-      > "$1/$name.json" 2> "$1/$name.log" \
-      || echo "train_six: $name check of $1 failed, see $1/$name.log" >&2
-  done
+  check "$1" noise_validation
+  check "$1" vad_cut_validation --vad-cut
 }
 for run in "$recipe_dir"/ravdess_paper "$recipe_dir"/ravdess_speaker_fold?; do
   [ -f "$run/model.pt" ] || continue

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import soxr
@@ -146,6 +147,12 @@ class SegmenterConfig:
                        self.pre_roll_ms + (self.onset_window + 1) * self.frame_ms)
         _check_number('max_utterance_ms', self.max_utterance_ms, shortest, strict=True,
                       reason='min_utterance_ms and pre_roll_ms plus the onset window')
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> SegmenterConfig:
+        """Build from node parameters (vad_node's in config/ser.yaml); other keys are ignored."""
+        names = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in names})
 
     @property
     def frame_samples(self) -> int:
@@ -322,6 +329,15 @@ class Segmenter:
             chunk = self._resampler.resample_chunk(chunk)
         out += self._consume(chunk)
         return out
+
+    def segment(self, waveform: np.ndarray, chunk_samples: int,
+                start_time: float = 0.0) -> list[Utterance]:
+        """Segment a whole recording fed as a stream of ``chunk_samples`` chunks, then flushed."""
+        utterances: list[Utterance] = []
+        for offset in range(0, len(waveform), chunk_samples):
+            utterances += self.push(waveform[offset:offset + chunk_samples],
+                                    start_time + offset / self.input_rate)
+        return utterances + self.flush()
 
     def flush(self) -> list[Utterance]:
         """End the stream (end of a bag or file): close the open utterance, start afresh."""

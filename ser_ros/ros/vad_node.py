@@ -158,16 +158,10 @@ PARAMETERS = (
          low=0.1, high=60.0),
 )
 
-_SEGMENTER_FIELDS = ('detector', 'aggressiveness', 'silero_threshold', 'frame_ms',
-                     'onset_window', 'onset_frames', 'offset_window', 'offset_frames',
-                     'pre_roll_ms', 'hangover_ms', 'end_trim_db', 'noise_margin_db',
-                     'noise_window_ms', 'min_utterance_ms', 'max_utterance_ms', 'max_gap_ms')
-
-
 def segmenter_config(values: dict) -> SegmenterConfig:
     """Build the SegmenterConfig from node parameters; ParameterError names the bad one."""
     try:
-        return SegmenterConfig(**{name: values[name] for name in _SEGMENTER_FIELDS})
+        return SegmenterConfig.from_parameters(values)
     except ValueError as error:
         raise ParameterError(f'parameter {error}') from None
 

@@ -43,11 +43,7 @@ def run(audio: np.ndarray, rate: int = RATE, chunk: int = CHUNK,
         config: SegmenterConfig | None = None,
         segmenter: Segmenter | None = None) -> tuple[list[Utterance], Segmenter]:
     segmenter = segmenter or Segmenter(config, input_rate=rate)
-    out: list[Utterance] = []
-    for offset in range(0, len(audio), chunk):
-        out += segmenter.push(audio[offset:offset + chunk], T0 + offset / rate)
-    out += segmenter.flush()
-    return out, segmenter
+    return segmenter.segment(audio, chunk, T0), segmenter
 
 
 def test_one_utterance_per_sentence_covering_its_speech(stream) -> None:
@@ -306,3 +302,10 @@ def test_invalid_configuration_names_the_parameter(changes: dict, name: str) -> 
 def test_invalid_input_rate_is_refused() -> None:
     with pytest.raises(ValueError, match='input_rate'):
         Segmenter(input_rate=10)
+
+
+def test_config_from_node_parameters_takes_its_own_keys_only() -> None:
+    parameters = {'aggressiveness': 3, 'hangover_ms': 300.0, 'sample_rate': 16000,
+                  'use_audio_info': True}
+    assert SegmenterConfig.from_parameters(parameters) == SegmenterConfig(
+        aggressiveness=3, hangover_ms=300.0)
