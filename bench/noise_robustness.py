@@ -5,7 +5,7 @@ speaker. This evaluates the model the emotion node runs (its front end and netwo
 :class:`~ser_ros.core.inference.EmotionRecognizer`, fp32) on the test part of a run's split,
 clean and with noise at several signal-to-noise ratios: ``white`` (Gaussian) and ``babble``
 (a sum of shifted copies of other test utterances: talkers in the background, the harder
-case). The SNR is measured against the speech part of each file (``ser_ros.bag_tools``, the
+case). The SNR is measured against the speech part of each file (``ser_ros.core.mixing``, the
 same mixing as ``ser_bag build --noise-snr``); each file gets its own noise seed, the same for
 every condition.
 
@@ -15,9 +15,9 @@ every condition.
 
 With ``--vad-cut`` the model hears what it hears on the robot: each file gets a second of
 silence on either side (noise included), streams in 20 ms chunks through vad_node's
-:class:`~ser_ros.core.segmenter.Segmenter` with config/ser.yaml's settings, and the longest
-utterance the VAD cuts is classified; files where the VAD finds no speech are counted
-(``missed``) and left out of WA/UA.
+segmenter with config/ser.yaml's settings, and the longest utterance the VAD cuts is
+classified (``ser_ros.training.vad_cuts``, as training cuts its examples); files where the VAD
+finds no speech are counted (``missed``) and left out of WA/UA.
 
 The shipped model's split is the paper protocol's, whose test files share speakers with its
 training files: read the drop from the clean row, not the absolute numbers, as what noise
@@ -38,32 +38,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, machine, table  # noqa: E402
 
-from ser_ros.bag_tools import BABBLE_VOICES, add_noise, speech_bounds  # noqa: E402
 from ser_ros.core.audio import load_audio  # noqa: E402
 from ser_ros.core.checkpoint import default_model_path  # noqa: E402
 from ser_ros.core.inference import EmotionRecognizer  # noqa: E402
-from ser_ros.core.segmenter import Segmenter, SegmenterConfig  # noqa: E402
+from ser_ros.core.mixing import BABBLE_VOICES, add_noise, speech_bounds  # noqa: E402
 from ser_ros.data.registry import load_corpus  # noqa: E402
 from ser_ros.data.splits import split_part_indices  # noqa: E402
+from ser_ros.ros.node_set import node_parameters  # noqa: E402
 from ser_ros.training.metrics import evaluate_predictions  # noqa: E402
+from ser_ros.training.vad_cuts import VadCutter, in_silence, vad_node_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
-NODE_CONFIG = REPO / 'config' / 'ser.yaml'
 DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0)
 NOISE_KINDS = ('white', 'babble')
 # Where the speech of a file starts and ends: frames within this many dB of its loudest.
 SPEECH_TRIM_DB = 35.0
 QUICK_FILES = 14
-# --vad-cut: silence around each file (as between the utterances of examples/demo_bag) and the
-# chunk length of the stream (a robot microphone's).
-VAD_MARGIN_S = 1.0
-VAD_CHUNK_MS = 20
 RATE = 16000
 PERCENT = 100.0
 
@@ -90,26 +85,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def node_parameters(node: str) -> dict[str, Any]:
-    """One node's ros__parameters in config/ser.yaml."""
-    settings = yaml.safe_load(NODE_CONFIG.read_text(encoding='utf-8'))
-    return settings[node]['ros__parameters']
-
-
 def leave_emotions() -> list[str]:
     """dialogue_policy_node's leave_emotions in config/ser.yaml (what makes the robot go)."""
     return list(node_parameters('dialogue_policy_node')['leave_emotions'])
 
 
-def longest_utterance(waveform: np.ndarray, config: SegmenterConfig) -> np.ndarray | None:
-    """Return the longest utterance the segmenter cuts from ``waveform`` (None: no speech)."""
-    utterances = Segmenter(config, input_rate=RATE).segment(waveform,
-                                                            RATE * VAD_CHUNK_MS // 1000)
-    return max(utterances, key=lambda item: item.duration).samples if utterances else None
-
-
 def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets: np.ndarray,
-             leave: list[str], vad: SegmenterConfig | None = None) -> dict[str, Any]:
+             leave: list[str], vad: VadCutter | None = None) -> dict[str, Any]:
     """Score the recogniser on ``waveforms``: WA and UA (percent), its answers, leave evidence.
 
     Leave evidence is the mean probability of the ``leave`` emotions: what the dialogue policy
@@ -118,7 +100,7 @@ def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets
     """
     missed = 0
     if vad is not None:
-        heard = [longest_utterance(waveform, vad) for waveform in waveforms]
+        heard = [vad.longest(waveform, RATE) for waveform in waveforms]
         kept = [number for number, samples in enumerate(heard) if samples is not None]
         missed = len(heard) - len(kept)
         waveforms, targets = [heard[number] for number in kept], targets[kept]
@@ -147,11 +129,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         indices = indices[::max(1, len(indices) // QUICK_FILES)][:QUICK_FILES]
         args.snr = args.snr[:1]
     waveforms = [load_audio(corpus[i].path, RATE) for i in indices]
-    vad = (SegmenterConfig.from_parameters(node_parameters('vad_node')) if args.vad_cut
-           else None)
+    vad = VadCutter(vad_node_config()) if args.vad_cut else None
     if vad is not None:
-        margin = int(VAD_MARGIN_S * RATE)
-        waveforms = [np.pad(waveform, margin) for waveform in waveforms]
+        waveforms = [in_silence(waveform, RATE) for waveform in waveforms]
     targets = np.array([recognizer.labels.index(corpus[i].label) for i in indices])
     started = time.perf_counter()
     leave = leave_emotions()

@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${1:-${SER_DATA_ROOT:-../shared/data}/ravdess-16k}
-packages=(librosa soxr soundfile audioread pooch decorator cffi pycparser platformdirs)
+packages=(librosa soxr soundfile audioread pooch decorator cffi pycparser platformdirs
+          webrtcvad-wheels)
 python=.venv/bin/python; [ -x "$python" ] || python=python3
 
 mkdir -p .git/info

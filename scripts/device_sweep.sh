@@ -18,15 +18,26 @@ export NOISE_DATA=.devdata/ravdess-16k   # train_six.sh checks each run under no
 common=(--set data.root=.devdata/ravdess-16k --set output.cache_dir=/tmp/cache
         --set training.time_budget_s="$budget" --set training.threads=1 --jobs 16 --quiet)
 for item in ${EXTRA:-}; do common+=(--set "$item"); done
-# Extract the features once; every run then reads the same cache.
-python3 -m ser_ros.cli.train --config config/train_ravdess.yaml "${common[@]}" \
-  --set training.max_epochs=1 --set training.time_budget_s=1 --set output.run_dir=/tmp/warm \
-  --no-plots > "$out/warm.log" 2>&1 || { tail -30 "$out/warm.log"; exit 1; }
-
+# Sixteen cores for six runs and their checks: one thread each (training.threads does it for
+# training, this for the checks' inference).
+export OMP_NUM_THREADS=1
+recipe_sets() {   # RECIPE: its --set overrides, one word each
+  while read -r item; do printf -- '--set\n%s\n' "$item"; done \
+    < <(python3 scripts/sweep.py args "$1")
+}
 recipes=$(python3 scripts/sweep.py names) || exit 1
+warm=$(mktemp -d -u /tmp/sweep_warm.XXXXXX)
+# Extract the features (and a recipe's VAD cuts) once; every run then reads the same cache.
 for recipe in $recipes; do
-  sets=()
-  while read -r item; do sets+=(--set "$item"); done < <(python3 scripts/sweep.py args "$recipe")
+  mapfile -t sets < <(recipe_sets "$recipe")
+  python3 -m ser_ros.cli.train --config config/train_ravdess.yaml "${common[@]}" "${sets[@]}" \
+    --set training.max_epochs=1 --set training.time_budget_s=1 --set output.run_dir="$warm" \
+    --no-plots >> "$out/warm.log" 2>&1 || { tail -30 "$out/warm.log"; exit 1; }
+  rm -rf "$warm"
+done
+
+for recipe in $recipes; do
+  mapfile -t sets < <(recipe_sets "$recipe")
   PARALLEL=1 bash scripts/train_six.sh config/train_ravdess.yaml "$runs/$recipe" "${common[@]}" \
     "${sets[@]}" > "$runs/$recipe.summary" 2>&1 &
 done

@@ -37,6 +37,10 @@ NOISE_SNR_DB = 10.0
 # Also by scripts/train_six.sh: the same with --vad-cut (the longest utterance vad_node's
 # segmenter cuts from each file is classified).
 VAD_CUT_FILE = 'vad_cut_validation.json'
+# What a ship rule may ask for: (rule key, summary row key, name in the verdict).
+RULE_CRITERIA = (('min_mean_val_ua', 'selection_mean_val_ua', 'mean val UA'),
+                 ('min_mean_noisy_val_ua', 'mean_noisy_val_ua', 'noisy val UA'),
+                 ('min_mean_vad_cut_val_ua', 'mean_vad_cut_val_ua', 'VAD-cut val UA'))
 
 
 def _sweep_file() -> dict[str, Any]:
@@ -68,14 +72,13 @@ def ship_verdict(row: dict[str, object], rule: dict[str, float]) -> str:
     """'yes', 'no: <why>' or 'incomplete: <what is missing>' for one summary row."""
     if int(row['runs']) < rule['runs']:
         return f"incomplete: {row['runs']} of {rule['runs']} runs"
-    noisy = row['mean_noisy_val_ua']
-    if noisy is None:
-        return 'incomplete: noise checks missing'
+    criteria = [(name, row[key], rule[minimum]) for minimum, key, name in RULE_CRITERIA
+                if minimum in rule]
+    missing = [name for name, value, _ in criteria if value is None]
+    if missing:
+        return f"incomplete: {', '.join(missing)} missing"
     failures = [f'{name} {PERCENT * float(value):.2f}% < {PERCENT * minimum:.2f}%'
-                for name, value, minimum in (
-                    ('mean val UA', row['selection_mean_val_ua'], rule['min_mean_val_ua']),
-                    ('noisy val UA', noisy, rule['min_mean_noisy_val_ua']))
-                if float(value) < minimum]
+                for name, value, minimum in criteria if float(value) < minimum]
     return 'no: ' + '; '.join(failures) if failures else 'yes'
 
 

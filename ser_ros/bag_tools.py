@@ -7,8 +7,9 @@ written to the truth file are where the speech really starts and ends; each utte
 brought to the same speech level (-26 dBFS RMS by default). Utterances are separated by
 ``gap_s`` of digital silence; background noise (white, or babble made of the same speech
 shifted and summed) can be laid over the whole stream at a given SNR, measured against the
-average power of the speech spans. The stream is written as a microphone would publish it
-(``ser_ros.bags.write_audio_bag``): one ``audio_info``, then stamped 20 ms chunks.
+average power of the speech spans (``ser_ros.core.mixing``). The stream is written as a
+microphone would publish it (``ser_ros.bags.write_audio_bag``): one ``audio_info``, then
+stamped 20 ms chunks.
 """
 
 from __future__ import annotations
@@ -22,22 +23,18 @@ import numpy as np
 
 from ser_ros.bags import NS_PER_S, AudioFormat, write_audio_bag
 from ser_ros.core.audio import load_audio
+from ser_ros.core.mixing import add_noise, normalize, speech_bounds
 from ser_ros.core.pcm import encode_s16le
 
 SAMPLE_RATE = 16000
-NOISE_KINDS = ('white', 'babble')
 DEFAULT_GAP_S = 1.5
 DEFAULT_TRIM_DB = 35.0
 # Active speech level of each utterance in dBFS, a common level for speech test material.
 DEFAULT_LEVEL_DB = -26.0
-TRIM_FRAME_MS = 10
-TRIM_MIN_RUN = 5
-BABBLE_VOICES = 6
 TRUTH_FILE = 'truth.json'
 # Files hold RAVDESS-style names (03-01-EE-...): the third field is the emotion code.
 RAVDESS_EMOTIONS = {'01': 'neutral', '02': 'calm', '03': 'happy', '04': 'sad', '05': 'angry',
                     '06': 'fearful', '07': 'disgust', '08': 'surprised'}
-_PEAK = 0.99
 
 
 @dataclass(frozen=True)
@@ -50,68 +47,12 @@ class Span:
     emotion: str | None = None
 
 
-def speech_bounds(samples: np.ndarray, sample_rate: int, trim_db: float) -> tuple[int, int]:
-    """First and one-past-last sample of the runs of frames within `trim_db` of the loudest.
-
-    `trim_db` <= 0 keeps the whole signal. Raises ValueError for a silent signal.
-    """
-    if len(samples) == 0 or not np.any(samples):
-        raise ValueError('the audio is empty or silent: no speech to place')
-    if trim_db <= 0:
-        return 0, len(samples)
-    frame = max(1, sample_rate * TRIM_FRAME_MS // 1000)
-    count = len(samples) // frame
-    if count == 0:
-        return 0, len(samples)
-    power = np.mean(samples[:count * frame].reshape(count, frame).astype(np.float64) ** 2,
-                    axis=1)
-    level = 10 * np.log10(np.maximum(power, 1e-20))
-    loud = level >= level.max() - trim_db
-    # Only runs of TRIM_MIN_RUN loud frames count: a click in the room tone is not speech.
-    run = np.convolve(loud, np.ones(TRIM_MIN_RUN, dtype=int), mode='valid') == TRIM_MIN_RUN
-    starts = np.flatnonzero(run)
-    if len(starts) == 0:
-        starts = np.flatnonzero(loud)
-        first, last = starts[0], starts[-1]
-    else:
-        first, last = starts[0], starts[-1] + TRIM_MIN_RUN - 1
-    return int(first * frame), int(min(len(samples), (last + 1) * frame))
-
-
 def emotion_of(path: str | Path) -> str | None:
     """Emotion named by a RAVDESS file name (03-01-05-...: angry), else None."""
     fields = Path(path).stem.split('-')
     if len(fields) == 7 and fields[0] == '03':
         return RAVDESS_EMOTIONS.get(fields[2])
     return None
-
-
-def make_noise(kind: str, length: int, rng: np.random.Generator,
-               speech: np.ndarray | None = None) -> np.ndarray:
-    """Unit-power noise of `length` samples: white (Gaussian) or babble (shifted speech sum)."""
-    if kind == 'white':
-        noise = rng.standard_normal(length)
-    elif kind == 'babble':
-        if speech is None or not np.any(speech):
-            raise ValueError('babble noise needs speech to mix')
-        noise = np.zeros(length)
-        tiled = np.resize(speech.astype(np.float64), length)
-        for _ in range(BABBLE_VOICES):
-            noise += np.roll(tiled, int(rng.integers(0, length)))
-    else:
-        raise ValueError(f'unknown noise kind {kind!r}; choose one of {NOISE_KINDS}')
-    power = float(np.mean(noise ** 2))
-    return noise / np.sqrt(power) if power > 0 else noise
-
-
-def normalize(speech: np.ndarray, level_db: float) -> np.ndarray:
-    """Scale speech to an RMS of `level_db` dBFS (less if its peak would clip)."""
-    rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
-    peak = float(np.max(np.abs(speech)))
-    if rms == 0:
-        return speech
-    gain = min(10 ** (level_db / 20) / rms, _PEAK / peak)
-    return (speech * gain).astype(np.float32)
 
 
 def compose(waveforms: Sequence[np.ndarray], sample_rate: int, gap_s: float,
@@ -138,27 +79,6 @@ def compose(waveforms: Sequence[np.ndarray], sample_rate: int, gap_s: float,
         spans.append((position, position + len(speech)))
         position += len(speech) + len(gap)
     return np.concatenate(parts), spans
-
-
-def add_noise(stream: np.ndarray, spans: Sequence[tuple[int, int]], snr_db: float,
-              kind: str = 'white', seed: int = 0, talkers: np.ndarray | None = None
-              ) -> np.ndarray:
-    """Stream plus `kind` noise whose power is `snr_db` below the mean power of the speech.
-
-    Babble mixes shifted copies of `talkers` (default: the stream's own speech).
-    """
-    if not spans:
-        raise ValueError('no speech spans to measure the SNR against')
-    speech = np.concatenate([stream[a:b] for a, b in spans]).astype(np.float64)
-    speech_power = float(np.mean(speech ** 2))
-    if speech_power <= 0:
-        raise ValueError('the speech is silent: the SNR is undefined')
-    noise = make_noise(kind, len(stream), np.random.default_rng(seed),
-                       speech if talkers is None else talkers)
-    noisy = stream + noise * np.sqrt(speech_power / 10 ** (snr_db / 10))
-    peak = float(np.max(np.abs(noisy)))
-    # Scale down rather than clip, so the SNR stays what was asked for.
-    return (noisy * (_PEAK / peak) if peak > _PEAK else noisy).astype(np.float32)
 
 
 def resample_channels(stream: np.ndarray, sample_rate: int, channels: int) -> np.ndarray:

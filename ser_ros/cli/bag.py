@@ -36,10 +36,10 @@ from ser_ros.bag_tools import (
     DEFAULT_GAP_S,
     DEFAULT_LEVEL_DB,
     DEFAULT_TRIM_DB,
-    NOISE_KINDS,
     build_bag,
     truth_path,
 )
+from ser_ros.core.mixing import NOISE_KINDS
 
 PROGRAM = 'ser_bag'
 EXIT_OK = 0

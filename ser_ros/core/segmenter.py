@@ -339,6 +339,11 @@ class Segmenter:
                                     start_time + offset / self.input_rate)
         return utterances + self.flush()
 
+    def longest(self, waveform: np.ndarray, chunk_samples: int) -> np.ndarray | None:
+        """Return the longest utterance :meth:`segment` cuts from ``waveform`` (None: none)."""
+        utterances = self.segment(waveform, chunk_samples)
+        return max(utterances, key=lambda item: item.duration).samples if utterances else None
+
     def flush(self) -> list[Utterance]:
         """End the stream (end of a bag or file): close the open utterance, start afresh."""
         if not self._started:

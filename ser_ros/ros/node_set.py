@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ser_ros.ros.topics import AUDIO
 
@@ -74,6 +77,20 @@ def default_config_path() -> Path:
             if candidate.is_file():
                 return candidate
     return SOURCE_CONFIG_DIR / CONFIG_NAME
+
+
+def node_parameters(node: str, path: Path | None = None) -> dict[str, Any]:
+    """One node's ``ros__parameters`` in a parameters file (default: :func:`default_config_path`).
+
+    For code that must act as a node does without running it: benchmarks, and training on
+    what vad_node cuts.
+    """
+    path = path or default_config_path()
+    settings = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
+    try:
+        return dict(settings[node]['ros__parameters'])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f'{path} has no ros__parameters for {node!r}') from error
 
 
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (

@@ -16,6 +16,10 @@ signal-to-noise ratio, in the power domain of the mel features: the spectrogram 
 would have computed from the noisy recording, up to the cross terms of speech and noise, which
 average out over a band. Leading padding stays digital silence, as the emotion node pads
 VAD-cut speech with zeros.
+
+The robot does not hear whole recordings but what vad_node cuts from them (speech and 100 ms
+before it, padded with zeros): with ``vad_cut_probability`` a share of the examples is replaced
+by the features of that cut (``ser_ros.training.vad_cuts``), before any other perturbation.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import numpy as np
 import torch
 
 MAX_FREQ_WARP = 0.5
-FLOAT_FIELDS = ('freq_warp', 'noise_probability', 'noise_snr_min_db', 'noise_snr_max_db')
+FLOAT_FIELDS = ('freq_warp', 'noise_probability', 'noise_snr_min_db', 'noise_snr_max_db',
+                'vad_cut_probability')
+PROBABILITY_FIELDS = ('noise_probability', 'vad_cut_probability')
 # Frames within this many dB of an utterance's loudest frame count as its speech when the SNR
 # is measured (as bench/noise_robustness.py measures it on waveforms).
 SPEECH_RANGE_DB = 35.0
@@ -55,6 +61,8 @@ class AugmentConfig:
     noise_probability: float = 0.0
     noise_snr_min_db: float = 0.0
     noise_snr_max_db: float = 30.0
+    # Share of examples replaced by what vad_node cuts from the same recording.
+    vad_cut_probability: float = 0.0
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -70,9 +78,10 @@ class AugmentConfig:
         if not 0.0 <= self.freq_warp < MAX_FREQ_WARP:
             raise ValueError(f'training.augment.freq_warp must be a number in '
                              f'[0, {MAX_FREQ_WARP}), got {self.freq_warp!r}')
-        if not 0.0 <= self.noise_probability <= 1.0:
-            raise ValueError(f'training.augment.noise_probability must be in [0, 1], '
-                             f'got {self.noise_probability!r}')
+        for name in PROBABILITY_FIELDS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f'training.augment.{name} must be in [0, 1], '
+                                 f'got {getattr(self, name)!r}')
         if self.noise_snr_min_db > self.noise_snr_max_db:
             raise ValueError(f'training.augment.noise_snr_min_db ({self.noise_snr_min_db}) '
                              f'exceeds noise_snr_max_db ({self.noise_snr_max_db})')
@@ -81,7 +90,7 @@ class AugmentConfig:
     def enabled(self) -> bool:
         """Whether any perturbation is configured."""
         return bool(self.time_masks or self.freq_masks or self.max_shift or self.freq_warp
-                    or self.noise_probability)
+                    or self.noise_probability or self.vad_cut_probability)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> AugmentConfig:
@@ -199,13 +208,22 @@ class NoiseMixer:
 
 
 def augment_batch(features: torch.Tensor, config: AugmentConfig,
-                  generator: torch.Generator, noise: NoiseMixer | None = None) -> torch.Tensor:
+                  generator: torch.Generator, noise: NoiseMixer | None = None,
+                  cuts: torch.Tensor | None = None) -> torch.Tensor:
     """Return a perturbed copy of a (B, F, T) batch; the input is left unchanged.
 
-    Noise (``config.noise_probability``) needs ``noise``, the mixer of the run's front end.
+    Noise (``config.noise_probability``) needs ``noise``, the mixer of the run's front end;
+    VAD cuts (``config.vad_cut_probability``) need ``cuts``, the batch's recordings as
+    vad_node cuts them (normalised features of the same shape).
     """
     if not config.enabled:
         return features
+    if config.vad_cut_probability:
+        if cuts is None or cuts.shape != features.shape:
+            raise ValueError('training.augment.vad_cut_probability needs the VAD-cut features '
+                             'of the batch, of its shape')
+        chosen = torch.rand(len(features), generator=generator) < config.vad_cut_probability
+        features = torch.where(chosen.view(-1, 1, 1), cuts, features)
     if config.noise_probability:
         if noise is None:
             raise ValueError('training.augment.noise_probability needs a NoiseMixer')

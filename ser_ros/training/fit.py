@@ -188,10 +188,12 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: FitSettings) -> Any:
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         validation: tuple[torch.Tensor, torch.Tensor], settings: FitSettings,
         state_path: Path | None = None, progress: bool = True,
-        noise: NoiseMixer | None = None) -> FitResult:
+        noise: NoiseMixer | None = None, train_cuts: torch.Tensor | None = None) -> FitResult:
     """Train until patience runs out or max_epochs; restore the best validation weights.
 
-    ``noise`` mixes noise into training examples (``settings.augment.noise_probability``).
+    ``noise`` mixes noise into training examples (``settings.augment.noise_probability``);
+    ``train_cuts`` are the training examples as vad_node cuts them, aligned with ``train``
+    (``settings.augment.vad_cut_probability``).
     """
     train_x, train_y = train
     val_x, val_y = validation
@@ -248,7 +250,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                        disable=None if progress else True)
         for start in batches:
             index = order[start:start + settings.batch_size]
-            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator, noise)
+            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator, noise,
+                                    None if train_cuts is None else train_cuts[index])
             batch_y = train_y[index]
             batch_x, partner_y, weight = mix_batch(batch_x, batch_y, settings.mixup_alpha,
                                                    epoch_generator, mix_rng)

@@ -38,9 +38,12 @@ from ser_ros.training.fit import FitResult, FitSettings, fit, predict_logits
 from ser_ros.training.metrics import EvaluationReport, evaluate_predictions
 from ser_ros.training.plots import plot_tsne_pair
 from ser_ros.training.report import write_json, write_report
+from ser_ros.training.vad_cuts import VadCutter, vad_node_config
 
 MODEL_FILE = 'model.pt'
 STATE_FILE = 'train_state.pt'
+# The segmenter settings a run's VAD-cut training examples were cut with.
+VAD_CUTS_FILE = 'vad_cuts.json'
 # t-SNE of 1,440 x 80,128 input values takes minutes; a stratified sample shows the same.
 TSNE_MAX_POINTS = 400
 # Training utterances whose spectrograms make the babble noise (see NoiseMixer).
@@ -179,9 +182,18 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
         mixup_alpha=settings.mixup_alpha, ema_decay=settings.ema_decay)
     noise = (_noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
              if fit_settings.augment.noise_probability else None)
+    train_cuts = None
+    if fit_settings.augment.vad_cut_probability:
+        # Every file's cut is cached (not only this split's): one cache serves all folds.
+        cutter = VadCutter(vad_node_config())
+        write_json(cutter.describe(), run_dir / VAD_CUTS_FILE)
+        cut_raw = cached_features(corpus.paths, front_end, experiment.output.cache_dir, jobs,
+                                  progress, transform=cutter)
+        train_cuts = torch.from_numpy(normalizer(cut_raw[split.train]))
     result = fit(model, (features[split.train], targets[split.train]),
                  (features[split.validation], targets[split.validation]), fit_settings,
-                 state_path=run_dir / STATE_FILE, progress=progress, noise=noise)
+                 state_path=run_dir / STATE_FILE, progress=progress, noise=noise,
+                 train_cuts=train_cuts)
     write_json({'history': [asdict(record) for record in result.history],
                 'best_epoch': result.best_epoch, 'epochs_run': result.epochs_run,
                 'stopped_early': result.stopped_early, 'stop_reason': result.stop_reason,

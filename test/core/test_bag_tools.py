@@ -10,18 +10,15 @@ import pytest
 
 from ser_ros.bag_tools import (
     DEFAULT_LEVEL_DB,
-    add_noise,
     build_bag,
     compose,
     emotion_of,
-    make_noise,
-    normalize,
     read_truth,
-    speech_bounds,
     truth_path,
 )
 from ser_ros.bags import AUDIO_DATA_STAMPED_TYPE, AUDIO_INFO_TYPE, NS_PER_S, read_messages
 from ser_ros.core.audio import load_audio
+from ser_ros.core.mixing import add_noise, make_noise, normalize, speech_bounds
 
 RATE = 16000
 START_NS = 1_700_000_000 * NS_PER_S

@@ -10,7 +10,8 @@ import pytest
 import soxr
 
 from core.speech import CHUNK, RATE, read, speech_extent
-from ser_ros.bag_tools import add_noise, compose
+from ser_ros.bag_tools import compose
+from ser_ros.core.mixing import add_noise
 from ser_ros.core.segmenter import Segmenter, SegmenterConfig, Utterance
 
 GAP_S = 1.0

@@ -81,7 +81,8 @@ def test_mixup_mixes_pairs_with_the_larger_weight_on_the_own_label():
                                  {'freq_warp': 0.5}, {'freq_warp': -0.1},
                                  {'noise_probability': 1.5}, {'noise_probability': 'half'},
                                  {'noise_snr_min_db': 20.0, 'noise_snr_max_db': 10.0},
-                                 {'noise_snr_max_db': float('inf')}])
+                                 {'noise_snr_max_db': float('inf')},
+                                 {'vad_cut_probability': 1.5}, {'vad_cut_probability': True}])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError, match='training.augment'):
         AugmentConfig.from_dict(bad)
@@ -144,3 +145,22 @@ def test_noise_goes_to_the_configured_share_and_is_seeded(speech_and_mixer):
         augment_batch(features, config, torch.Generator())
     assert not torch.equal(augment_batch(features, config, torch.Generator().manual_seed(4),
                                          mixer), features)
+
+
+def test_vad_cuts_replace_the_configured_share_of_the_batch():
+    generator = torch.Generator().manual_seed(0)
+    whole = torch.randn(64, 8, 20, generator=generator)
+    cuts = torch.randn(64, 8, 20, generator=generator)
+    everything = AugmentConfig(vad_cut_probability=1.0)
+    assert torch.equal(augment_batch(whole, everything, torch.Generator(), cuts=cuts), cuts)
+    half = AugmentConfig(vad_cut_probability=0.5)
+    mixed = augment_batch(whole, half, torch.Generator().manual_seed(3), cuts=cuts)
+    assert torch.equal(mixed, augment_batch(whole, half, torch.Generator().manual_seed(3),
+                                            cuts=cuts))
+    from_cuts = (mixed == cuts).flatten(1).all(dim=1)
+    from_whole = (mixed == whole).flatten(1).all(dim=1)
+    assert bool((from_cuts ^ from_whole).all()) and 16 < int(from_cuts.sum()) < 48
+    with pytest.raises(ValueError, match='needs the VAD-cut features'):
+        augment_batch(whole, half, torch.Generator())
+    with pytest.raises(ValueError, match='needs the VAD-cut features'):
+        augment_batch(whole, half, torch.Generator(), cuts=cuts[:, :, :10])

@@ -82,7 +82,8 @@ def test_train_resume_and_evaluate(small_corpus, tmp_path, capsys):
 REGULARISED = ['training.lr_schedule=cosine', 'training.max_epochs=3', 'training.ema_decay=0.9',
                'training.mixup_alpha=0.4', 'training.label_smoothing=0.1',
                'training.weight_decay=0.01', 'training.augment.freq_warp=0.1',
-               'training.augment.noise_probability=0.5']
+               'training.augment.noise_probability=0.5',
+               'training.augment.vad_cut_probability=0.5']
 
 
 def test_regularised_recipe_resumes_to_the_same_weights(small_corpus, tmp_path, capsys):
@@ -98,6 +99,7 @@ def test_regularised_recipe_resumes_to_the_same_weights(small_corpus, tmp_path, 
     history = json.loads((resumed / 'history.json').read_text())
     assert [record['epoch'] for record in history['history']] == [1, 2, 3]
     assert history['stop_reason'] == 'max_epochs'
+    assert json.loads((resumed / 'vad_cuts.json').read_text())['segmenter']['detector']
     first = Checkpoint.load(straight / 'model.pt')
     second = Checkpoint.load(resumed / 'model.pt')
     for key, value in first.state_dict.items():

@@ -72,18 +72,25 @@ def test_summary_reports_the_noisy_validation_ua_only_when_every_run_has_it(tmp_
     assert sweep.summarise(tmp_path / 'recipe')['mean_noisy_val_ua'] is None
 
 
-def _row(runs: int, val_ua: float, noisy: float | None) -> dict[str, object]:
-    return {'runs': runs, 'selection_mean_val_ua': val_ua, 'mean_noisy_val_ua': noisy}
+def _row(runs: int, val_ua: float, noisy: float | None,
+         vad_cut: float | None = None) -> dict[str, object]:
+    return {'runs': runs, 'selection_mean_val_ua': val_ua, 'mean_noisy_val_ua': noisy,
+            'mean_vad_cut_val_ua': vad_cut}
 
 
 def test_ship_verdict_applies_every_part_of_the_rule() -> None:
     rule = {'runs': 6, 'min_mean_val_ua': 0.547, 'min_mean_noisy_val_ua': 0.3245}
     assert sweep.ship_verdict(_row(6, 0.547, 0.3245), rule) == 'yes'
     assert sweep.ship_verdict(_row(5, 0.9, 0.9), rule) == 'incomplete: 5 of 6 runs'
-    assert sweep.ship_verdict(_row(6, 0.9, None), rule) == 'incomplete: noise checks missing'
+    assert sweep.ship_verdict(_row(6, 0.9, None), rule) == 'incomplete: noisy val UA missing'
     assert sweep.ship_verdict(_row(6, 0.546, 0.9), rule) == 'no: mean val UA 54.60% < 54.70%'
     verdict = sweep.ship_verdict(_row(6, 0.5, 0.3), rule)
     assert verdict == 'no: mean val UA 50.00% < 54.70%; noisy val UA 30.00% < 32.45%'
+    # A rule with the VAD-cut criterion asks for its check too.
+    rule['min_mean_vad_cut_val_ua'] = 0.382
+    assert sweep.ship_verdict(_row(6, 0.9, 0.9), rule) == 'incomplete: VAD-cut val UA missing'
+    assert sweep.ship_verdict(_row(6, 0.9, 0.9, 0.382), rule) == 'yes'
+    assert sweep.ship_verdict(_row(6, 0.9, 0.9, 0.3), rule) == 'no: VAD-cut val UA 30.00% < 38.20%'
 
 
 def test_the_sweep_file_states_a_complete_ship_rule() -> None:
