@@ -393,7 +393,10 @@ class SerNet(nn.Module):
         if not torch.jit.is_tracing():   # a traced graph keeps no Python checks anyway
             self._check_input(x)
         sequence = self.encoder(x, padding) if self.encoder is not None else x.transpose(1, 2)
-        states, (final, _) = self.blstm(sequence)
+        # Zero initial states made from the input: nn.LSTM's own are traced as constants on
+        # the tracing device, and a TorchScript export traced on the CPU failed on a GPU.
+        initial = sequence.new_zeros(2, sequence.shape[0], self.blstm.hidden_size)
+        states, (final, _) = self.blstm(sequence, (initial, initial))
         # final: (2, B, H): forward state after the last step, backward after the first.
         last_state = torch.cat((final[0], final[1]), dim=1)
         if self.attention is None:

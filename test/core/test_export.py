@@ -60,6 +60,21 @@ def test_export_gives_the_pytorch_probabilities(changes: dict, features: torch.T
     assert torch.allclose(got.sum(dim=1), torch.ones(len(features)))
 
 
+@pytest.mark.parametrize('variant', ['full', 'blstm', 'conv_blstm'])
+def test_an_export_traced_on_the_cpu_holds_no_cpu_constant(variant: str, tmp_path: Path
+                                                           ) -> None:
+    # A tensor made on the tracing device is a constant of the graph, and fails on a GPU.
+    checkpoint = tiny_checkpoint(model=tiny_model(tiny_model_config(variant=variant)))
+    exported = load_torchscript(export_torchscript(checkpoint, tmp_path / 'model.ts'))
+    assert 'prim::Constant[value="cpu"]' not in str(exported.module.inlined_graph)
+    if variant == 'blstm':
+        # The meta device stands in for a GPU (the convolution windows need real values).
+        meta = load_torchscript(tmp_path / 'model.ts', 'meta')
+        config = checkpoint.model_config
+        batch = torch.zeros(3, config.num_features, config.num_frames, device='meta')
+        assert meta.probabilities(batch).shape == (3, len(LABELS))
+
+
 def test_metadata_rebuilds_the_front_end(features: torch.Tensor, tmp_path: Path) -> None:
     checkpoint = tiny_checkpoint()
     metadata = load_torchscript(export_torchscript(checkpoint, tmp_path / 'model.ts')).metadata
