@@ -45,7 +45,12 @@ from common import emit, machine, table  # noqa: E402
 from ser_ros.core.audio import load_audio  # noqa: E402
 from ser_ros.core.checkpoint import default_model_path  # noqa: E402
 from ser_ros.core.inference import EmotionRecognizer  # noqa: E402
-from ser_ros.core.mixing import BABBLE_VOICES, add_noise, speech_bounds  # noqa: E402
+from ser_ros.core.mixing import (  # noqa: E402
+    BABBLE_VOICES,
+    NOISE_KINDS,
+    add_noise,
+    speech_bounds,
+)
 from ser_ros.data.registry import load_corpus  # noqa: E402
 from ser_ros.data.splits import split_part_indices  # noqa: E402
 from ser_ros.ros.node_set import node_parameters  # noqa: E402
@@ -55,7 +60,6 @@ from ser_ros.training.vad_cuts import VadCutter, in_silence, vad_node_config  # 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
 DEFAULT_SNRS = (20.0, 10.0, 5.0, 0.0)
-NOISE_KINDS = ('white', 'babble')
 # Where the speech of a file starts and ends: frames within this many dB of its loudest.
 SPEECH_TRIM_DB = 35.0
 QUICK_FILES = 14
