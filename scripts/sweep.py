@@ -72,6 +72,9 @@ def ship_verdict(row: dict[str, object], rule: dict[str, float]) -> str:
     """'yes', 'no: <why>' or 'incomplete: <what is missing>' for one summary row."""
     if int(row['runs']) < rule['runs']:
         return f"incomplete: {row['runs']} of {rule['runs']} runs"
+    if row.get('runs_cut_by_time_budget'):
+        return (f"incomplete: {row['runs_cut_by_time_budget']} runs cut by the time budget "
+                f'(resume them)')
     criteria = [(name, row[key], rule[minimum]) for minimum, key, name in RULE_CRITERIA
                 if minimum in rule]
     missing = [name for name, value, _ in criteria if value is None]

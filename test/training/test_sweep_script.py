@@ -91,6 +91,9 @@ def test_ship_verdict_applies_every_part_of_the_rule() -> None:
     assert sweep.ship_verdict(_row(6, 0.9, 0.9), rule) == 'incomplete: VAD-cut val UA missing'
     assert sweep.ship_verdict(_row(6, 0.9, 0.9, 0.382), rule) == 'yes'
     assert sweep.ship_verdict(_row(6, 0.9, 0.9, 0.3), rule) == 'no: VAD-cut val UA 30.00% < 38.20%'
+    cut = {**_row(6, 0.9, 0.9, 0.9), 'runs_cut_by_time_budget': 2}
+    assert sweep.ship_verdict(cut, rule) == ('incomplete: 2 runs cut by the time budget '
+                                             '(resume them)')
 
 
 def test_the_sweep_file_states_a_complete_ship_rule() -> None:
