@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import yaml
@@ -70,3 +73,16 @@ def test_cut_features_are_cached_apart_from_whole_file_features(ravdess_files, c
     floor = -front_end.features.top_db
     assert ((cuts <= floor + 1e-3).all(axis=1).sum(axis=1)
             > (whole <= floor + 1e-3).all(axis=1).sum(axis=1)).all()
+
+
+def test_training_and_evaluation_load_no_ros() -> None:
+    # "Train and evaluate without rclpy": the training side, VAD cuts included, imports no ROS
+    # package (node parameters are read from the YAML file, not through rclpy).
+    code = ('import sys\n'
+            'import ser_ros.cli.train, ser_ros.cli.evaluate, ser_ros.training.vad_cuts\n'
+            'loaded = sorted({m.split(".")[0] for m in sys.modules}\n'
+            '                & {"rclpy", "rosbags", "launch", "launch_ros", "rosidl_runtime_py"})\n'
+            'print(",".join(loaded))\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == ''
