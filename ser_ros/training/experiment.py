@@ -199,8 +199,11 @@ class Experiment:
             result[section] = json.loads(json.dumps(value))
         return result
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, inputs: Mapping[str, Any] | None = None) -> str:
         """Hash of what shapes each epoch's weights: a resumed run must match it.
+
+        ``inputs`` adds what the run reads from elsewhere (the segmenter settings of its
+        VAD-cut examples, from config/ser.yaml).
 
         Left out: where outputs go, thread count, and the stopping rule (max_epochs,
         patience), which only decide when to stop; so a run can be resumed with a larger
@@ -214,6 +217,8 @@ class Experiment:
             relevant['training'].pop(key)
         if self.training.lr_schedule != 'cosine':
             relevant['training'].pop('max_epochs')
+        if inputs:
+            relevant['inputs'] = dict(inputs)
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

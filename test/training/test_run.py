@@ -151,6 +151,11 @@ def test_fingerprint_ignores_the_stopping_rule_but_not_the_recipe():
     cosine = load_experiment(config, ['training.lr_schedule=cosine']).fingerprint()
     assert load_experiment(config, ['training.lr_schedule=cosine',
                                     'training.max_epochs=9']).fingerprint() != cosine
+    # What the run reads from elsewhere (the VAD cuts' segmenter settings) counts too.
+    experiment = load_experiment(config)
+    assert experiment.fingerprint({'hangover_ms': 200.0}) != base
+    assert experiment.fingerprint({'hangover_ms': 200.0}) != experiment.fingerprint(
+        {'hangover_ms': 300.0})
 
 
 def test_experiment_files_extend_a_base_file(tmp_path):
