@@ -12,6 +12,7 @@ from ser_ros.core.model import (
     DEFAULT_POOLS,
     VARIANTS,
     ConvBlock,
+    MaskBitsDropout,
     ModelConfig,
     SerNet,
     count_parameters,
@@ -134,6 +135,36 @@ def test_pooling_before_activation_is_exact(activation: str) -> None:
     x = torch.randn(2, 3, 10, 17)
     reference_order = pool(act(norm(conv(x))))
     assert torch.equal(block(x), reference_order)
+
+
+@pytest.mark.parametrize('layout', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_dropout_drops_the_asked_share_and_rescales_the_rest(layout: torch.memory_format,
+                                                             dtype: torch.dtype) -> None:
+    torch.manual_seed(2)
+    dropout = MaskBitsDropout(0.2).train()
+    x = torch.rand(8, 16, 64, 99).add_(0.5).to(dtype).contiguous(memory_format=layout)
+    y = dropout(x)
+    assert y.dtype == dtype and y.is_contiguous(memory_format=layout)
+    dropped = y == 0
+    assert abs(dropped.float().mean().item() - 0.2) < 0.003       # 811,008 values: sd 0.0004
+    assert torch.allclose(y[~dropped].float(), x[~dropped].float() * 1.25, rtol=1e-2)
+
+
+def test_dropout_is_seeded_masks_the_gradient_and_is_identity_in_eval() -> None:
+    dropout = MaskBitsDropout(0.5).train()
+    x = torch.randn(3, 5, 7, requires_grad=True)     # 105 values: not whole int64 words
+    torch.manual_seed(3)
+    first = dropout(x)
+    first.sum().backward()
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x), first)
+    assert torch.equal(x.grad, (first != 0).float() * 2.0)
+    dropout.eval()
+    assert dropout(x) is x
+    assert MaskBitsDropout(0.0).train()(x) is x
+    with pytest.raises(ValueError, match='dropout probability'):
+        MaskBitsDropout(1.0)
 
 
 def test_fused_copy_gives_the_same_probabilities() -> None:
