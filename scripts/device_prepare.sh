@@ -4,6 +4,9 @@
 # pinned in requirements/constraints.txt; the rest, torch, numpy, scikit-learn, matplotlib, ...,
 # is in its image) and a copy of the corpus in .devdata/ravdess-16k. Both stay out of git
 # (.git/info/exclude) and travel with `carry: [".whl", ".devdata"]` (~47 MB of the 64 MiB).
+# The checkout's commit goes into .devdata/commit (with "-dirty" if tracked files differ from it):
+# the copy on the lent machine has no git, and its runs' provenance names that commit. Run this
+# again after committing, right before the device call.
 #   scripts/device_prepare.sh [RAVDESS_DIR]     (default: $SER_DATA_ROOT/ravdess-16k)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +30,8 @@ for name in "${packages[@]}"; do
 done
 [ -d "$corpus/Actor_01" ] || { echo "device_prepare: no RAVDESS at $corpus" >&2; exit 1; }
 rm -rf .devdata && mkdir .devdata && cp -r "$corpus" .devdata/ravdess-16k
+commit=$(git rev-parse HEAD)
+git diff --quiet HEAD || commit+=-dirty
+echo "$commit" > .devdata/commit
+echo "device_prepare: commit $commit"
 du -sh .whl .devdata

@@ -6,7 +6,7 @@
 # 16 cores in the first run) under the call's limit. Rerunning resumes every row from its last
 # epoch (BUDGET_S 1: one more epoch, then the test evaluation).
 # Same carried inputs as scripts/device_train.sh (.whl wheels, .devdata corpus).
-#   command: bash scripts/device_study.sh "table3 table4 table2" BUDGET_S COMMIT [ser_study args]
+#   command: bash scripts/device_study.sh "table3 table4 table2" BUDGET_S [COMMIT [ser_study args]]
 set -u
 tables=${1:?tables, e.g. "table3 table4 table2"}; budget=${2:-400}
 export SER_ROS_GIT_COMMIT=${3:-}

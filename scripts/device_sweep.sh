@@ -5,7 +5,7 @@
 # for scripts/device_train.sh (.whl wheels, .devdata/ravdess-16k corpus). Back in $OUT: the
 # summary table (sweep.md), one tarball per recipe (the paper run's checkpoint and plots; the
 # folds' reports), and, if time is left, the network's CUDA latency (inference_cuda.json).
-#   carry: [".whl", ".devdata"]   command: bash scripts/device_sweep.sh BUDGET_S COMMIT
+#   carry: [".whl", ".devdata"]   command: bash scripts/device_sweep.sh BUDGET_S [COMMIT]
 set -u
 budget=${1:-380}
 export SER_ROS_GIT_COMMIT=${2:-}
@@ -38,7 +38,7 @@ done
 
 for recipe in $recipes; do
   mapfile -t sets < <(recipe_sets "$recipe")
-  PARALLEL=1 bash scripts/train_six.sh config/train_ravdess.yaml "$runs/$recipe" "${common[@]}" \
+  PARALLEL=6 bash scripts/train_six.sh config/train_ravdess.yaml "$runs/$recipe" "${common[@]}" \
     "${sets[@]}" > "$runs/$recipe.summary" 2>&1 &
 done
 wait

@@ -4,7 +4,7 @@
 # ser_train. The machine has PyTorch but not our audio packages and cannot download: the
 # caller carries their wheels in .whl/ and the corpus in .devdata/ravdess-16k (both ignored by
 # git). Results come back as one tarball per run in $OUT.
-#   carry: [".whl", ".devdata"]   command: bash scripts/device_train.sh BUDGET_S COMMIT
+#   carry: [".whl", ".devdata"]   command: bash scripts/device_train.sh BUDGET_S [COMMIT]
 set -u
 budget=${1:-380}
 export SER_ROS_GIT_COMMIT=${2:-}

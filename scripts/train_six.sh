@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train one recipe the way scripts/sweep.py scores it: the paper split and the five
-# speaker-independent folds with ser_train, one after the other (PARALLEL=1: all six at once,
-# as scripts/device_sweep.sh runs them on a GPU); then check each run under noise on its
+# speaker-independent folds with ser_train, PARALLEL runs at a time (default 1: one after the
+# other; 2 with --set training.threads=1 is the fastest on a 2-core CPU; 6 on a GPU, as
+# scripts/device_sweep.sh runs them); then check each run under noise on its
 # validation files, whole and as vad_node cuts them (bench/noise_robustness.py [--vad-cut];
 # NOISE_DATA: the corpus folder, if not the default) and print the summary row.
 #   scripts/train_six.sh CONFIG RECIPE_DIR [--set key=value ...]
@@ -14,12 +15,18 @@ shift 2
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=$repo/.venv/bin/python
 [ -x "$python" ] || python=python3
+parallel=${PARALLEL:-1}
 mkdir -p "$recipe_dir"
 
-train() {   # LOG_NAME ARGS...: one ser_train run, in the background with PARALLEL=1
+free_slot() {   # wait until fewer than PARALLEL background jobs run
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n; done
+}
+
+train() {   # LOG_NAME ARGS...: one ser_train run, in the background when PARALLEL > 1
   local log=$recipe_dir/$1.log
   shift
-  if [ "${PARALLEL:-0}" = 1 ]; then
+  if [ "$parallel" -gt 1 ]; then
+    free_slot
     "$python" -m ser_ros.cli.train --config "$config" --quiet "$@" > "$log" 2>&1 &
   else
     "$python" -m ser_ros.cli.train --config "$config" --quiet "$@" > "$log" 2>&1 \
@@ -49,7 +56,7 @@ noise_check() {   # RUN_DIR
 }
 for run in "$recipe_dir"/ravdess_paper "$recipe_dir"/ravdess_speaker_fold?; do
   [ -f "$run/model.pt" ] || continue
-  if [ "${PARALLEL:-0}" = 1 ]; then noise_check "$run" & else noise_check "$run"; fi
+  if [ "$parallel" -gt 1 ]; then free_slot; noise_check "$run" & else noise_check "$run"; fi
 done
 wait
 "$python" "$repo/scripts/sweep.py" summary "$recipe_dir"
