@@ -11,13 +11,16 @@ every condition.
 
     .venv/bin/python bench/noise_robustness.py [--model PATH] [--split FILE] [--snr 20 10 5 0]
                                                [--noise white babble] [--part validation]
-                                               [--vad-cut] [--quick]
+                                               [--vad-cut] [--trailing-silence S]
+                                               [--quick]
 
 With ``--vad-cut`` the model hears what it hears on the robot: each file gets a second of
 silence on either side (noise included), streams in 20 ms chunks through vad_node's
 segmenter with config/ser.yaml's settings, and the longest utterance the VAD cuts is
-classified (``ser_ros.training.vad_cuts``, as training cuts its examples); files where the VAD
-finds no speech are counted (``missed``) and left out of WA/UA.
+classified (``ser_ros.training.vad_cuts``, as training cuts its examples), followed by the
+silence emotion_node appends (its ``trailing_silence_s`` in config/ser.yaml; ``--trailing-silence``
+sets another, for whole files too); files where the VAD finds no speech are counted
+(``missed``) and left out of WA/UA.
 
 The shipped model's split is the paper protocol's, whose test files share speakers with its
 training files: read the drop from the clean row, not the absolute numbers, as what noise
@@ -55,7 +58,12 @@ from ser_ros.data.registry import load_corpus  # noqa: E402
 from ser_ros.data.splits import split_part_indices  # noqa: E402
 from ser_ros.ros.node_set import node_parameters  # noqa: E402
 from ser_ros.training.metrics import evaluate_predictions  # noqa: E402
-from ser_ros.training.vad_cuts import VadCutter, in_silence, vad_node_config  # noqa: E402
+from ser_ros.training.vad_cuts import (  # noqa: E402
+    VadCutter,
+    emotion_node_trailing_silence,
+    in_silence,
+    vad_node_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / 'shared' / 'data' / 'ravdess-16k'
@@ -80,10 +88,15 @@ def parse_args() -> argparse.Namespace:
         'SER_DATA_ROOT', DEFAULT_DATA.parent)) / 'ravdess-16k', help='RAVDESS folder')
     parser.add_argument('--snr', type=float, nargs='+', default=list(DEFAULT_SNRS),
                         metavar='DB', help='signal-to-noise ratios, dB')
-    parser.add_argument('--noise', nargs='+', choices=NOISE_KINDS, default=list(NOISE_KINDS))
+    parser.add_argument('--noise', nargs='*', choices=NOISE_KINDS, default=list(NOISE_KINDS),
+                        help='noise kinds (none: the clean rows only)')
     parser.add_argument('--vad-cut', action='store_true',
                         help="classify the longest utterance vad_node's segmenter cuts from each "
                              'file, as on the robot (default: whole files, as in training)')
+    parser.add_argument('--trailing-silence', type=float, nargs='+', default=None, metavar='S',
+                        help="seconds of silence appended to what is classified, one set of "
+                             "rows per value (default: emotion_node's trailing_silence_s with "
+                             "--vad-cut, else 0)")
     parser.add_argument('--quick', action='store_true',
                         help=f'{QUICK_FILES} files, the first SNR only (CI: checks it runs)')
     return parser.parse_args()
@@ -126,8 +139,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate clean and every (noise, SNR) condition; return the JSON-able result."""
     model = args.model or default_model_path()
     split = args.split or model.with_name(f'{model.stem}_split.json')
-    recognizer = EmotionRecognizer.from_checkpoint(model, device='cpu')
-    corpus = load_corpus('ravdess', args.data, len(recognizer.labels))
+    silences = args.trailing_silence
+    if silences is None:
+        silences = [emotion_node_trailing_silence() if args.vad_cut else 0.0]
+    recognizers = [EmotionRecognizer.from_checkpoint(model, device='cpu',
+                                                     trailing_silence_s=silence)
+                   for silence in silences]
+    labels = recognizers[0].labels
+    corpus = load_corpus('ravdess', args.data, len(labels))
     indices = split_part_indices(corpus, split, args.part)
     if args.quick:
         indices = indices[::max(1, len(indices) // QUICK_FILES)][:QUICK_FILES]
@@ -136,11 +155,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     vad = VadCutter(vad_node_config()) if args.vad_cut else None
     if vad is not None:
         waveforms = [in_silence(waveform, RATE) for waveform in waveforms]
-    targets = np.array([recognizer.labels.index(corpus[i].label) for i in indices])
+    targets = np.array([labels.index(corpus[i].label) for i in indices])
     started = time.perf_counter()
     leave = leave_emotions()
-    rows = [{'noise': None, 'snr_db': None,
-             **evaluate(recognizer, waveforms, targets, leave, vad)}]
+    conditions: list[tuple[str | None, float | None, list[np.ndarray]]] = [
+        (None, None, waveforms)]
     # Where each file's speech is (the SNR is measured on it) and, for babble, who talks over
     # it: the next BABBLE_VOICES files. Both are the same for every condition.
     spans = [speech_bounds(waveform, RATE, SPEECH_TRIM_DB) for waveform in waveforms]
@@ -153,12 +172,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                talkers=talkers[number] if kind == 'babble' else None)
                      for number, (waveform, span) in enumerate(zip(waveforms, spans,
                                                                    strict=True))]
-            rows.append({'noise': kind, 'snr_db': snr_db,
-                         **evaluate(recognizer, mixed, targets, leave, vad)})
+            conditions.append((kind, snr_db, mixed))
+    rows = [{'noise': kind, 'snr_db': snr_db, 'trailing_silence_s': recognizer.trailing_silence_s,
+             **evaluate(recognizer, heard, targets, leave, vad)}
+            for recognizer in recognizers for kind, snr_db, heard in conditions]
     return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),
             'split': str(split), 'part': args.part, 'vad_cut': args.vad_cut,
-            'files': len(indices),
-            'labels': list(recognizer.labels), 'leave_emotions': leave,
+            'trailing_silence_s': silences, 'files': len(indices), 'labels': list(labels),
+            'leave_emotions': leave,
             'seconds': round(time.perf_counter() - started, 1), 'machine': machine(),
             'results': rows}
 
@@ -167,15 +188,16 @@ def summary(result: dict[str, Any]) -> str:
     """Short human-readable table: one row per condition."""
     rows = []
     for row in result['results']:
+        condition = (row['noise'] or 'clean', row['snr_db'], row.get('trailing_silence_s', 0.0))
         if row['wa'] is None:
-            rows.append((row['noise'] or 'clean', row['snr_db'], '-', '-', '-', '-',
-                         row['missed']))
+            rows.append((*condition, '-', '-', '-', '-', row['missed']))
             continue
         label, count = next(iter(row['answers'].items()))
-        rows.append((row['noise'] or 'clean', row['snr_db'], f"{row['wa']:.1f}",
-                     f"{row['ua']:.1f}", f"{row['leave_evidence']:.2f}",
-                     f"{label} ({count} of {result['files']})", row['missed']))
-    header = ('noise', 'SNR dB', 'WA %', 'UA %', 'leave', 'most answered', 'VAD missed')
+        rows.append((*condition, f"{row['wa']:.1f}", f"{row['ua']:.1f}",
+                     f"{row['leave_evidence']:.2f}", f"{label} ({count} of {result['files']})",
+                     row['missed']))
+    header = ('noise', 'SNR dB', 'silence after s', 'WA %', 'UA %', 'leave', 'most answered',
+              'VAD missed')
     heard = 'longest VAD cut of each of' if result['vad_cut'] else 'whole'
     return (f"{table(rows, header)}\n{heard} {result['files']} {result['part']} files of "
             f"{result['split']}, {result['seconds']} s")

@@ -9,8 +9,9 @@ numbers are those of each run's restored (best) epoch; the selection score is th
 Runs that the time budget ended (``stop_reason`` in history.json) are counted in the table: a
 recipe with cut runs was not trained as configured, and its row is no fair comparison. The
 next column is the mean UA under noise on each run's validation files (NOISE_FILE), when every
-run has it, then the clean UA on what vad_node cuts from them (VAD_CUT_FILE, what the robot
-hears); the last says whether the recipe meets the sweep file's ``ship_rule``.
+run has it, then the clean UA on what vad_node cuts from them followed by emotion_node's
+trailing silence (VAD_CUT_FILE, what the robot hears; a report measured with another silence
+does not count); the last says whether the recipe meets the sweep file's ``ship_rule``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from ser_ros.training.report import markdown_table
+from ser_ros.training.vad_cuts import emotion_node_trailing_silence
 
 SWEEP_FILE = Path(__file__).resolve().parents[1] / 'config' / 'recipe_sweep.yaml'
 PAPER_RUN = 'ravdess_paper'
@@ -119,8 +121,14 @@ def noisy_validation_ua(run_dir: Path) -> float | None:
 
 
 def vad_cut_validation_ua(run_dir: Path) -> float | None:
-    """Clean UA (0-1) on the VAD's cuts of the validation files (VAD_CUT_FILE), else None."""
-    clean = [row for row in _check_rows(run_dir, VAD_CUT_FILE) if not row['noise']]
+    """Clean UA (0-1) on the VAD's cuts of the validation files (VAD_CUT_FILE), else None.
+
+    Only a row scored with the silence emotion_node appends counts (reports older than that
+    parameter were scored without silence).
+    """
+    silence = emotion_node_trailing_silence()
+    clean = [row for row in _check_rows(run_dir, VAD_CUT_FILE)
+             if not row['noise'] and row.get('trailing_silence_s', 0.0) == silence]
     return clean[0]['ua'] / PERCENT if clean and clean[0]['ua'] is not None else None
 
 

@@ -79,3 +79,17 @@ def test_noise_robustness_scores_what_the_vad_cuts(ravdess_dir: Path) -> None:
     # Clean RAVDESS sentences in a second of silence: the VAD finds every one.
     assert clean['missed'] == 0 and sum(clean['answers'].values()) == report['files']
     assert 'longest VAD cut' in result.stderr
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_noise_robustness_scores_each_trailing_silence(ravdess_dir: Path) -> None:
+    command = [sys.executable, str(REPO_ROOT / 'bench' / 'noise_robustness.py'), '--quick',
+               '--vad-cut', '--noise', '--trailing-silence', '0', '1', '--data',
+               str(ravdess_dir)]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=child_environment(), capture_output=True,
+                            text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout)
+    assert report['trailing_silence_s'] == [0.0, 1.0]
+    assert [(row['noise'], row['trailing_silence_s']) for row in report['results']] == [
+        (None, 0.0), (None, 1.0)]

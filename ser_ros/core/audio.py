@@ -161,6 +161,17 @@ def load_audio(path: str | PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.
         raise ValueError(f'{file}: {error}') from error
 
 
+def append_silence(samples: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
+    """Return ``samples`` (any dtype; ``(n,)`` or ``(n, channels)``) and ``seconds`` of zeros."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f'seconds of silence must be finite and >= 0, got {seconds}')
+    array = np.asarray(samples)
+    count = round(seconds * sample_rate)
+    if count == 0:
+        return array
+    return np.pad(array, [(0, count)] + [(0, 0)] * (array.ndim - 1))
+
+
 def fix_length(waveform: np.ndarray, num_samples: int, pad_mode: str = DEFAULT_PAD_MODE
                ) -> np.ndarray:
     """Truncate (keeping the start) or zero-pad a mono waveform to exactly ``num_samples``.

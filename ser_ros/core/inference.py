@@ -7,6 +7,7 @@ and returns probabilities in the checkpoint's label order.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ser_ros.core.audio import load_audio
+from ser_ros.core.audio import append_silence, load_audio
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.core.features import FrontEnd
 from ser_ros.core.heap import retain_freed_memory
@@ -70,10 +71,18 @@ class EmotionRecognizer:
 
     ``skip_padding`` reuses the network's response to leading padding (see PaddingResponse):
     the same results up to float rounding, about a third less network time on VAD-cut speech.
+    ``trailing_silence_s`` of zeros are appended to every utterance before its features: the
+    training recordings end in silence, a VAD's cut ends where the speech does
+    (docs/model_notes.md, "silence after the VAD's cut").
     """
 
     def __init__(self, model: SerNet, front_end: FrontEnd, labels: Sequence[str],
-                 device: str = 'auto', bf16: bool = False, skip_padding: bool = True) -> None:
+                 device: str = 'auto', bf16: bool = False, skip_padding: bool = True,
+                 trailing_silence_s: float = 0.0) -> None:
+        if not math.isfinite(trailing_silence_s) or trailing_silence_s < 0:
+            raise ValueError(f'trailing_silence_s must be finite and >= 0, '
+                             f'got {trailing_silence_s}')
+        self._trailing_silence_s = float(trailing_silence_s)
         self._device = resolve_device(device)
         if bf16 and not bf16_supported(self._device):
             warnings.warn(
@@ -105,11 +114,13 @@ class EmotionRecognizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str = 'auto',
-                        bf16: bool = False, skip_padding: bool = True) -> EmotionRecognizer:
+                        bf16: bool = False, skip_padding: bool = True,
+                        trailing_silence_s: float = 0.0) -> EmotionRecognizer:
         """Load a checkpoint (validated, no code execution) and build its recogniser."""
         checkpoint = Checkpoint.load(path)
         return cls(checkpoint.build_model(), checkpoint.front_end(), checkpoint.labels,
-                   device=device, bf16=bf16, skip_padding=skip_padding)
+                   device=device, bf16=bf16, skip_padding=skip_padding,
+                   trailing_silence_s=trailing_silence_s)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -125,6 +136,11 @@ class EmotionRecognizer:
     def bf16(self) -> bool:
         """Whether inference runs under bfloat16 autocast."""
         return self._bf16
+
+    @property
+    def trailing_silence_s(self) -> float:
+        """Seconds of silence appended to every utterance before its features."""
+        return self._trailing_silence_s
 
     @property
     def skips_padding(self) -> bool:
@@ -148,6 +164,8 @@ class EmotionRecognizer:
 
     def features(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
         """Normalised network input (F, T) of one utterance, as the model was trained."""
+        if self._trailing_silence_s:
+            waveform = append_silence(waveform, sample_rate, self._trailing_silence_s)
         return self._front_end(waveform, sample_rate)
 
     def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
@@ -159,7 +177,7 @@ class EmotionRecognizer:
         """Classify several (waveform, sample_rate) utterances in one network call."""
         if not items:
             return []
-        features = np.stack([self._front_end(waveform, rate) for waveform, rate in items])
+        features = np.stack([self.features(waveform, rate) for waveform, rate in items])
         return [self._prediction(row) for row in self.probabilities(features)]
 
     def predict_file(self, path: str | os.PathLike[str]) -> Prediction:

@@ -69,6 +69,9 @@ PARAMETERS = (
     Spec('skip_padding', True, 'reuse the network\'s response to the padding before utterances '
          'shorter than its 5 s window instead of convolving it (same probabilities; a third or '
          'more less network time on 2-3 s utterances); false: run the whole network'),
+    Spec('trailing_silence_s', 0.5, 'seconds of silence appended to each utterance before its '
+         'features: the model learnt from recordings that end in silence, vad_node cuts where '
+         'the speech ends; costs no waiting, a little network time', low=0.0, high=5.0),
     Spec('queue_size', 4, 'utterances waiting for inference; when full, the oldest is dropped',
          low=1, high=100),
     Spec('max_batch', 8, 'utterances classified in one network call when several wait (after '
@@ -253,7 +256,8 @@ class EmotionNode(Node):
                 warnings.simplefilter('always')
                 recognizer = EmotionRecognizer.from_checkpoint(
                     path, device=self._config['device'], bf16=self._config['bf16'],
-                    skip_padding=self._config['skip_padding'])
+                    skip_padding=self._config['skip_padding'],
+                    trailing_silence_s=self._config['trailing_silence_s'])
         except CheckpointError as error:
             raise StartupError(f'parameter \'model_path\': cannot load the model{hint}: '
                                f'{error}', EXIT_NO_MODEL) from None

@@ -38,7 +38,7 @@ from ser_ros.training.fit import FitResult, FitSettings, fit, predict_logits
 from ser_ros.training.metrics import EvaluationReport, evaluate_predictions
 from ser_ros.training.plots import plot_tsne_pair
 from ser_ros.training.report import write_json, write_report
-from ser_ros.training.vad_cuts import VadCutter, vad_node_config
+from ser_ros.training.vad_cuts import VadCutter, emotion_node_trailing_silence, vad_node_config
 
 MODEL_FILE = 'model.pt'
 STATE_FILE = 'train_state.pt'
@@ -172,7 +172,8 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
                    f'{len(split.validation)}, test {len(split.test)} ({split.protocol} '
                    f'protocol); {hardware_description(device)}, bf16 {bf16}')
     augment = AugmentConfig.from_dict(settings.augment)
-    cutter = VadCutter(vad_node_config()) if augment.vad_cut_probability else None
+    cutter = (VadCutter(vad_node_config(), emotion_node_trailing_silence())
+              if augment.vad_cut_probability else None)
     fit_settings = FitSettings(
         learning_rate=settings.learning_rate, batch_size=settings.batch_size,
         max_epochs=settings.max_epochs, patience=settings.patience, monitor=settings.monitor,

@@ -12,6 +12,7 @@ import soxr
 from ser_ros.core.audio import (
     PAD_MODES,
     AudioConfig,
+    append_silence,
     fix_length,
     load_audio,
     to_mono_float,
@@ -105,6 +106,18 @@ def test_pad_modes_put_the_zeros_where_they_say(pad_mode: str, before: int) -> N
     assert padded.dtype == np.float32 and padded.shape == (7,)
     assert np.array_equal(padded[before:before + 3], signal)
     assert np.count_nonzero(padded) == 3
+
+
+def test_silence_is_appended_in_the_input_dtype_and_channels() -> None:
+    stereo = np.full((5, 2), 7, dtype=np.int16)
+    longer = append_silence(stereo, 1000, 0.003)
+    assert longer.dtype == np.int16 and longer.shape == (8, 2)
+    assert np.array_equal(longer[:5], stereo) and not longer[5:].any()
+    mono = np.ones(4, dtype=np.float32)
+    assert append_silence(mono, RATE, 0.0) is mono
+    for bad in (-0.1, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='seconds of silence'):
+            append_silence(mono, RATE, bad)
 
 
 def test_center_padding_puts_the_odd_zero_after() -> None:

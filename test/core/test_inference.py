@@ -190,6 +190,24 @@ def test_skipping_padding_gives_the_whole_network_result(model_path: Path, files
                                atol=FUSED_TOLERANCE)
 
 
+def test_trailing_silence_is_classified_after_the_utterance(model_path: Path,
+                                                            checkpoint: Checkpoint,
+                                                            files: list[Path]) -> None:
+    padded = EmotionRecognizer.from_checkpoint(model_path, device='cpu', trailing_silence_s=0.5)
+    assert padded.trailing_silence_s == 0.5
+    front_end = checkpoint.front_end()
+    utterances = [load_audio(path)[RATE // 2:3 * RATE // 2] for path in files]
+    for utterance in utterances:
+        with_silence = np.concatenate([utterance, np.zeros(RATE // 2, dtype=np.float32)])
+        assert np.array_equal(padded.features(utterance, RATE), front_end(with_silence, RATE))
+    batch = padded.predict_batch([(utterance, RATE) for utterance in utterances])
+    for item, utterance in zip(batch, utterances, strict=True):
+        assert item.probabilities == pytest.approx(padded.predict(utterance, RATE).probabilities,
+                                                   abs=FUSED_TOLERANCE)
+    with pytest.raises(ValueError, match='trailing_silence_s'):
+        EmotionRecognizer.from_checkpoint(model_path, device='cpu', trailing_silence_s=-1.0)
+
+
 @pytest.mark.skipif(not bf16_supported(torch.device('cpu')),
                     reason='this CPU has no native bfloat16 (AVX512-BF16 or AMX)')
 def test_bf16_on_cpu_is_close_to_fp32(model_path: Path, recognizer: EmotionRecognizer,

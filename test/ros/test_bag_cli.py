@@ -23,6 +23,7 @@ from ser_ros.core.checkpoint import default_model_path
 from ser_ros.core.inference import EmotionRecognizer
 from ser_ros.ros.emotion_node import EmotionNode
 from ser_ros.ros.vad_node import VadNode
+from ser_ros.training.vad_cuts import emotion_node_trailing_silence
 
 from .harness import python_command, spinning, wait_for
 
@@ -116,7 +117,9 @@ def test_each_utterance_gives_one_emotion_equal_to_offline(
                                                            topics=['/utterance'])]
     assert len(utterances) == len(files)
 
-    offline = EmotionRecognizer.from_checkpoint(default_model_path(), device='cpu', bf16=bf16)
+    # The nodes read config/ser.yaml: the same precision and appended silence offline.
+    offline = EmotionRecognizer.from_checkpoint(default_model_path(), device='cpu', bf16=bf16,
+                                                trailing_silence_s=emotion_node_trailing_silence())
     errors = []
     for emotion, utterance, span in zip(emotions, utterances, truth, strict=True):
         samples = np.frombuffer(bytes(utterance.audio.data), '<i2').astype(np.float32) / 32768

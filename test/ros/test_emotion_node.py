@@ -27,6 +27,7 @@ from ser_ros.data.labels import RAVDESS_7
 from ser_ros.ros.diagnostics import status_values
 from ser_ros.ros.emotion_node import (
     EXIT_NO_MODEL,
+    PARAMETERS,
     DropOldestQueue,
     EmotionNode,
     StartupError,
@@ -139,6 +140,7 @@ def test_each_utterance_gets_one_classification_in_model_order(
                                         for d in probe.diagnostics), 5.0), probe.diagnostics
             stats = node.stats()
             bf16_used = node._recognizer.bf16
+            silence = node._recognizer.trailing_silence_s
     finally:
         node.destroy_node()
     assert stats['received'] == 5 and stats['published'] == 2 and stats['malformed'] == 3
@@ -148,8 +150,12 @@ def test_each_utterance_gets_one_classification_in_model_order(
     assert report['labels'] == ' '.join(RAVDESS_7)
     assert report['model'] == str(tiny_model) and float(report['last_latency_ms']) > 0
 
-    # The same computation offline, with the node's precision (bf16 where the CPU has it).
-    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used)
+    # The same computation offline, with the node's precision (bf16 where the CPU has it) and
+    # the silence it appends (its parameter's default).
+    assert silence == next(spec.default for spec in PARAMETERS
+                           if spec.name == 'trailing_silence_s') > 0
+    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used,
+                                                trailing_silence_s=silence)
     for message, samples, start, frame in zip(probe.emotions, waveforms, starts, frames,
                                               strict=True):
         assert [h.class_id for h in message.results] == list(RAVDESS_7)
@@ -221,12 +227,14 @@ def test_utterances_that_wait_together_share_one_network_call(
             assert wait_for(lambda: len(probe.emotions) == len(waveforms), RESULT_TIMEOUT_S)
             timings = node.timings()
             bf16_used = recognizer.bf16
+            silence = recognizer.trailing_silence_s
     finally:
         node.destroy_node()
     # One alone (it stalled), then the four that queued meanwhile in calls of at most three.
     assert [timing.batch for timing in timings] == [1, 3, 3, 3, 1]
     assert node.stats()['dropped'] == 0
-    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used)
+    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used,
+                                                trailing_silence_s=silence)
     for index, (message, samples) in enumerate(zip(probe.emotions, waveforms, strict=True)):
         assert stamp_ns(message) == (index + 1) * NS_PER_S + round(
             len(samples) * NS_PER_S / SAMPLE_RATE)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ser_ros.training.vad_cuts import emotion_node_trailing_silence
+
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location('sweep', REPO / 'scripts' / 'sweep.py')
 sweep = importlib.util.module_from_spec(_spec)
@@ -106,10 +108,16 @@ def test_summary_reports_the_clean_ua_on_what_the_vad_cuts(tmp_path: Path) -> No
     for fold in range(2):
         run = tmp_path / 'recipe' / f'ravdess_speaker_fold{fold}'
         _write_run(run, 0.6, 0.4, 'patience')
-        rows = [{'noise': None, 'snr_db': None, 'wa': 50.0, 'ua': 40.0 + 10 * fold, 'missed': 0},
-                {'noise': 'white', 'snr_db': 10.0, 'wa': 20.0, 'ua': 20.0, 'missed': 3}]
+        silence = emotion_node_trailing_silence()
+        rows = [{'noise': None, 'snr_db': None, 'trailing_silence_s': silence + 1.0, 'wa': 90.0,
+                 'ua': 90.0, 'missed': 0},
+                {'noise': None, 'snr_db': None, 'trailing_silence_s': silence, 'wa': 50.0,
+                 'ua': 40.0 + 10 * fold, 'missed': 0},
+                {'noise': 'white', 'snr_db': 10.0, 'trailing_silence_s': silence, 'wa': 20.0,
+                 'ua': 20.0, 'missed': 3}]
         (run / sweep.VAD_CUT_FILE).write_text(json.dumps({'results': rows}))
     row = sweep.summarise(tmp_path / 'recipe')
+    # The rows scored with emotion_node's silence, not those with another.
     assert row['mean_vad_cut_val_ua'] == pytest.approx(0.45)
     assert row['mean_noisy_val_ua'] is None
     assert sweep.table([row]).splitlines()[2].endswith('| - | 45.0 | incomplete: 2 of 6 runs |')

@@ -13,7 +13,13 @@ from ser_ros.core.audio import AudioConfig, load_audio
 from ser_ros.core.features import FrontEnd, feature_preset
 from ser_ros.ros.node_set import default_config_path, node_parameters
 from ser_ros.training.feature_cache import cache_key, cached_features, raw_file_features
-from ser_ros.training.vad_cuts import STREAM_MARGIN_S, VadCutter, in_silence, vad_node_config
+from ser_ros.training.vad_cuts import (
+    STREAM_MARGIN_S,
+    VadCutter,
+    emotion_node_trailing_silence,
+    in_silence,
+    vad_node_config,
+)
 
 RATE = 16000
 MIN_SPEECH_S = 0.3
@@ -57,6 +63,21 @@ def test_a_file_without_speech_is_kept_whole(cutter):
     samples, rate = cutter(silence, RATE)
     assert samples is silence and rate == RATE
     assert len(in_silence(silence, RATE)) == len(silence) + 2 * int(STREAM_MARGIN_S * RATE)
+
+
+def test_cuts_end_in_the_silence_emotion_node_appends(ravdess_files, cutter, tmp_path):
+    written = yaml.safe_load(default_config_path().read_text())['emotion_node']
+    assert emotion_node_trailing_silence() == written['ros__parameters']['trailing_silence_s']
+    padded = VadCutter(cutter.config, trailing_silence_s=0.5)
+    waveform = load_audio(ravdess_files[0], RATE)
+    cut, _ = cutter(waveform, RATE)
+    samples, rate = padded(waveform, RATE)
+    assert np.array_equal(samples, np.concatenate([cut, np.zeros(RATE // 2, np.float32)]))
+    assert padded.describe() != cutter.describe()     # the cache key and run fingerprint see it
+    other = tmp_path / 'ser.yaml'
+    other.write_text(yaml.safe_dump({'emotion_node': {'ros__parameters': {'bf16': True}}}))
+    with pytest.raises(ValueError, match='no emotion_node trailing_silence_s'):
+        emotion_node_trailing_silence(other)
 
 
 def test_cut_features_are_cached_apart_from_whole_file_features(ravdess_files, cutter,
