@@ -45,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_stream import REPO, cached_stream, require_isolated_ros, resolve_model  # noqa: E402
 from processes import run_as_processes  # noqa: E402
 
+from ser_ros.training.vad_cuts import emotion_node_trailing_silence  # noqa: E402
+
 NS_PER_S = 1_000_000_000
 MS = 1000.0
 TARGET_AFTER_DECISION_P95_MS = 25.0
@@ -301,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--whole-network', action='store_true',
                         help='emotion_node skip_padding: false (the network convolves the '
                         'padding before short utterances too, as before it skipped it)')
+    parser.add_argument('--trailing-silence', type=float, default=None, metavar='S',
+                        help='emotion_node trailing_silence_s (default: config/ser.yaml\'s)')
     parser.add_argument('--topology', choices=TOPOLOGIES, default='processes',
                         help='processes: each node its own process, as ros2 launch runs them '
                         'on the robot; in-process: ser_pipeline\'s one process')
@@ -319,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     stream = cached_stream('latency', utterances=utterances)
     bag = Path(stream.bag)
     changes = {**({'bf16': False} if arguments.fp32 else {}),
-               **({'skip_padding': False} if arguments.whole_network else {})}
+               **({'skip_padding': False} if arguments.whole_network else {}),
+               **({'trailing_silence_s': arguments.trailing_silence}
+                  if arguments.trailing_silence is not None else {})}
     config = emotion_config(**changes) if changes else None
     if arguments.topology == 'processes':
         record = run_as_processes(bag, model, rate, config=config,
@@ -339,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         'machine': machine_facts(),
         'model': str(model), 'model_kind': model_kind, 'bf16': record.bf16,
         'skip_padding': not arguments.whole_network,
+        'trailing_silence_s': (emotion_node_trailing_silence() if arguments.trailing_silence
+                               is None else arguments.trailing_silence),
         'stream': stream.to_dict(),
         'rate': rate,
         'topology': arguments.topology,
