@@ -231,6 +231,9 @@ def leading_padding_frames(x: torch.Tensor, column: torch.Tensor) -> int:
     return int(matches.int().cumprod(dim=1).sum(dim=1).min())
 
 
+MASK_BITS = 16
+
+
 class MaskBitsDropout(nn.Module):
     """Element dropout as ``nn.Dropout``, its keep mask drawn from 16 random bits per value.
 
@@ -242,8 +245,9 @@ class MaskBitsDropout(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f'dropout probability must be in [0, 1), got {p}')
+        if not 0.0 <= p < 1.0 or round(p * 2 ** MASK_BITS) == 2 ** MASK_BITS:
+            raise ValueError(f'dropout probability must be in [0, 1) and round below 1 at '
+                             f'{MASK_BITS} bits, got {p}')
         self.p = p
 
     def extra_repr(self) -> str:
@@ -255,9 +259,6 @@ class MaskBitsDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         return x * scaled_keep_mask(x, self.p)
-
-
-MASK_BITS = 16
 
 
 def scaled_keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:

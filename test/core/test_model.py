@@ -163,8 +163,9 @@ def test_dropout_is_seeded_masks_the_gradient_and_is_identity_in_eval() -> None:
     dropout.eval()
     assert dropout(x) is x
     assert MaskBitsDropout(0.0).train()(x) is x
-    with pytest.raises(ValueError, match='dropout probability'):
-        MaskBitsDropout(1.0)
+    for bad in (1.0, 1.0 - 2 ** -18, -0.1):
+        with pytest.raises(ValueError, match='dropout probability'):
+            MaskBitsDropout(bad)
 
 
 def test_fused_copy_gives_the_same_probabilities() -> None:
