@@ -44,6 +44,8 @@ MAX_AHEAD_OF_VAD = 75
 # ... and holds while this many utterances wait for emotion_node (what the VAD may still cut
 # from the audio it holds must fit the rest of emotion_node's queue).
 MAX_WAITING_UTTERANCES = 4
+# Flow control holding the player this long means the pipeline stopped answering: fail.
+MAX_HOLD_S = 60.0
 # /diagnostics period of the node processes in fast replays (the flow control's clock).
 FAST_DIAGNOSTICS_PERIOD_S = 0.1
 
@@ -168,7 +170,9 @@ class Player:
         self.monitor.attach()
         self.feed_player = FeedPlayer(self.node, self.monitor)
         self.emotion_ready = False
+        self.vad_reporting = False
         self.vad_messages = 0
+        self._held_since: float | None = None
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS, self._on_diagnostics,
                                       qos_for(DIAGNOSTICS).to_rclpy())
         self.executor = SingleThreadedExecutor()
@@ -189,6 +193,7 @@ class Player:
                                                                                  'busy'):
                 self.emotion_ready = True
             elif status.name.startswith('vad_node') and 'messages' in values:
+                self.vad_reporting = True
                 self.vad_messages = max(self.vad_messages, int(values['messages']))
 
     def ready(self) -> bool:
@@ -196,12 +201,13 @@ class Player:
 
         Utterances and emotions are not latched: the node set must be connected before the
         first one goes out (this node and emotion_node on utterance, this node and the policy
-        on emotion).
+        on emotion). vad_node's diagnostics are the flow control's clock: without them a paced
+        replay would hold forever once it is MAX_AHEAD_OF_VAD messages ahead.
         """
         from ser_ros.ros.topics import EMOTION, UTTERANCE
 
         node = self.node
-        return (self.emotion_ready and self.feed_player.connected()
+        return (self.emotion_ready and self.vad_reporting and self.feed_player.connected()
                 and node.count_publishers(UTTERANCE) > 0 and node.count_subscribers(UTTERANCE) > 1
                 and node.count_publishers(EMOTION) > 0 and node.count_subscribers(EMOTION) > 1)
 
@@ -224,8 +230,18 @@ class Player:
 
     def _must_wait(self) -> bool:
         utterances, emotions = self.counts()
-        return (utterances - emotions >= MAX_WAITING_UTTERANCES
+        hold = (utterances - emotions >= MAX_WAITING_UTTERANCES
                 or self.played - self.vad_messages >= MAX_AHEAD_OF_VAD)
+        now = time.monotonic()
+        if not hold:
+            self._held_since = None
+        elif self._held_since is None:
+            self._held_since = now
+        elif now - self._held_since > MAX_HOLD_S:
+            raise RuntimeError(f'the pipeline stopped answering: held {MAX_HOLD_S:.0f} s with '
+                               f'{utterances} utterances, {emotions} emotions, the VAD at '
+                               f'{self.vad_messages} of {self.played} audio messages')
+        return hold
 
     def close(self) -> None:
         """Stop spinning and destroy the node."""
