@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,13 @@ EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 PROGRAM = 'ser_predict'
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f'must be a number of seconds >= 0, got {text}')
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='where the network runs: auto = CUDA when present, else CPU')
     parser.add_argument('--bf16', action='store_true',
                         help='bfloat16 autocast where the device supports it natively')
+    parser.add_argument('--trailing-silence', type=_seconds, default=0.0, metavar='S',
+                        help='seconds of silence appended to each file before its features '
+                             '(default 0: whole recordings end in silence already; clips cut '
+                             'where the speech ends, as vad_node cuts, want emotion_node\'s '
+                             '0.5)')
     return parser
 
 
@@ -68,8 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = args.model if args.model is not None else default_model_path()
     try:
         try:
-            recognizer = EmotionRecognizer.from_checkpoint(model, device=args.device,
-                                                           bf16=args.bf16)
+            recognizer = EmotionRecognizer.from_checkpoint(
+                model, device=args.device, bf16=args.bf16,
+                trailing_silence_s=args.trailing_silence)
         except (CheckpointError, ValueError, OSError) as error:
             hint = ('' if args.model is not None or Path(model).is_file()
                     else ' (no shipped model installed: train one with ser_train and pass '

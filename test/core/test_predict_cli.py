@@ -130,6 +130,21 @@ def test_console_script_fails_cleanly(tmp_path: Path, files: list[Path]) -> None
         in result.stderr
 
 
+def test_trailing_silence_is_appended_to_each_clip(model_path: Path, files: list[Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = run_main(['--model', str(model_path), '--device', 'cpu',
+                               '--trailing-silence', '0.5', str(files[0])], capsys)
+    assert code == EXIT_OK
+    padded = EmotionRecognizer.from_checkpoint(model_path, device='cpu', trailing_silence_s=0.5)
+    expected = padded.predict_file(files[0])
+    assert np.allclose(list(lines[0]['probabilities'].values()),
+                       list(expected.probabilities.values()), atol=1e-6)
+    with pytest.raises(SystemExit) as raised:
+        main(['--trailing-silence', '-1', str(files[0])])
+    assert raised.value.code == EXIT_USAGE
+    assert 'must be a number of seconds >= 0' in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         main([])
