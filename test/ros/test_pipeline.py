@@ -207,8 +207,14 @@ def test_every_node_has_a_console_script_a_module_and_a_config_section() -> None
         assert scripts.get(spec.executable) == f'{spec.module}:main'
         module = importlib.import_module(spec.module)
         declared = {parameter.name for parameter in module.PARAMETERS}
-        given = set(config.get(spec.name, {}).get('ros__parameters', {}))
+        values = config.get(spec.name, {}).get('ros__parameters', {})
+        given = set(values)
         assert given <= declared, f'{spec.name}: undeclared parameters {given - declared}'
+        # `ros2 run` without the file behaves as the launch file with it.
+        differing = {parameter.name: (values[parameter.name], parameter.default)
+                     for parameter in module.PARAMETERS
+                     if parameter.name in values and values[parameter.name] != parameter.default}
+        assert not differing, f'{spec.name}: file value != declared default: {differing}'
 
 
 def test_launch_file_builds_its_nodes_from_the_node_set() -> None:
