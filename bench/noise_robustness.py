@@ -158,8 +158,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     targets = np.array([labels.index(corpus[i].label) for i in indices])
     started = time.perf_counter()
     leave = leave_emotions()
-    conditions: list[tuple[str | None, float | None, list[np.ndarray]]] = [
-        (None, None, waveforms)]
+    # One set of rows per silence, each in condition order; one condition's audio at a time.
+    rows_per_silence: list[list[dict[str, Any]]] = [[] for _ in recognizers]
+
+    def score(kind: str | None, snr_db: float | None, heard: list[np.ndarray]) -> None:
+        for rows, recognizer in zip(rows_per_silence, recognizers, strict=True):
+            rows.append({'noise': kind, 'snr_db': snr_db,
+                         'trailing_silence_s': recognizer.trailing_silence_s,
+                         **evaluate(recognizer, heard, targets, leave, vad)})
+
+    score(None, None, waveforms)
     # Where each file's speech is (the SNR is measured on it) and, for babble, who talks over
     # it: the next BABBLE_VOICES files. Both are the same for every condition.
     spans = [speech_bounds(waveform, RATE, SPEECH_TRIM_DB) for waveform in waveforms]
@@ -168,14 +176,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                for number in range(len(waveforms))] if 'babble' in args.noise else None
     for kind in args.noise:
         for snr_db in args.snr:
-            mixed = [add_noise(waveform, [span], snr_db, kind, number,
-                               talkers=talkers[number] if kind == 'babble' else None)
-                     for number, (waveform, span) in enumerate(zip(waveforms, spans,
-                                                                   strict=True))]
-            conditions.append((kind, snr_db, mixed))
-    rows = [{'noise': kind, 'snr_db': snr_db, 'trailing_silence_s': recognizer.trailing_silence_s,
-             **evaluate(recognizer, heard, targets, leave, vad)}
-            for recognizer in recognizers for kind, snr_db, heard in conditions]
+            score(kind, snr_db, [add_noise(waveform, [span], snr_db, kind, number,
+                                           talkers=talkers[number] if kind == 'babble' else None)
+                                 for number, (waveform, span) in enumerate(zip(waveforms, spans,
+                                                                               strict=True))])
+    rows = [row for rows in rows_per_silence for row in rows]
     return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),
             'split': str(split), 'part': args.part, 'vad_cut': args.vad_cut,
             'trailing_silence_s': silences, 'files': len(indices), 'labels': list(labels),
