@@ -117,6 +117,9 @@ def child_environment() -> dict[str, str]:
                                 if p]
     environment['PYTHONPATH'] = os.pathsep.join(paths)
     environment['PYTHONUNBUFFERED'] = '1'
+    # A node that crashes (a rare SIGSEGV on Ctrl-C, seen in rclpy/DDS teardown) prints every
+    # thread's Python stack into the output a failing test shows.
+    environment['PYTHONFAULTHANDLER'] = '1'
     return environment
 
 
