@@ -28,20 +28,21 @@ setup(
     python_requires='>=3.10',
     entry_points={
         'console_scripts': [
-            # ROS 2 nodes (ros2 run ser_ros <name>)
-            'microphone_node = ser_ros.ros.microphone_node:main',
-            'vad_node = ser_ros.ros.vad_node:main',
-            'emotion_node = ser_ros.ros.emotion_node:main',
-            'dialogue_policy_node = ser_ros.ros.dialogue_policy_node:main',
-            'ser_pipeline = ser_ros.ros.pipeline:main',
-            # Offline tools (no ROS needed)
-            'ser_predict = ser_ros.cli.predict:main',
-            'ser_train = ser_ros.cli.train:main',
-            'ser_evaluate = ser_ros.cli.evaluate:main',
-            'ser_dataset = ser_ros.cli.dataset:main',
-            'ser_bag = ser_ros.cli.bag:main',
-            'ser_study = ser_ros.cli.study:main',
-            'ser_export = ser_ros.cli.export:main',
+            # ser_ros.console imports each script's module (its SCRIPTS) so that a Ctrl-C while
+            # it loads ends the script quietly. ROS 2 nodes (ros2 run ser_ros <name>):
+            'microphone_node = ser_ros.console:microphone_node',
+            'vad_node = ser_ros.console:vad_node',
+            'emotion_node = ser_ros.console:emotion_node',
+            'dialogue_policy_node = ser_ros.console:dialogue_policy_node',
+            'ser_pipeline = ser_ros.console:ser_pipeline',
+            # Offline tools (no ROS needed):
+            'ser_predict = ser_ros.console:ser_predict',
+            'ser_train = ser_ros.console:ser_train',
+            'ser_evaluate = ser_ros.console:ser_evaluate',
+            'ser_dataset = ser_ros.console:ser_dataset',
+            'ser_bag = ser_ros.console:ser_bag',
+            'ser_study = ser_ros.console:ser_study',
+            'ser_export = ser_ros.console:ser_export',
         ],
     },
 )

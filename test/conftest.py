@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +31,10 @@ os.environ.pop('ROS_LOCALHOST_ONLY', None)
 os.environ.pop('ROS_STATIC_PEERS', None)
 # ament_index_python finds the package share directories installed into the venv.
 os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
+# Child processes should take Ctrl-C as from a terminal. A shell that starts pytest in the
+# background hands it SIGINT ignored, and every child would inherit that across exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _fastdds_shm_files() -> set[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -156,3 +158,18 @@ def test_colcon_builds_the_tracked_files(tmp_path: Path):
     marker = tmp_path / 'install' / 'ser_ros' / 'share' / 'ament_index' / 'resource_index'
     assert (marker / 'packages' / 'ser_ros').is_file()
     assert (tmp_path / 'install' / 'ser_ros' / 'lib' / 'ser_ros' / 'ser_predict').is_file()
+
+
+def test_every_console_script_enters_through_ser_ros_console():
+    # ser_ros.console imports the script's module where a Ctrl-C ends it quietly.
+    from ser_ros import console
+
+    scripts = {entry.name: entry.value
+               for entry in importlib.metadata.entry_points(group='console_scripts')
+               if entry.value.startswith('ser_ros.')}
+    assert scripts == {name: f'ser_ros.console:{name}' for name in console.SCRIPTS}
+    for name, (module, _) in console.SCRIPTS.items():
+        assert callable(importlib.import_module(module).main), module
+        assert callable(getattr(console, name))
+    with pytest.raises(AttributeError, match='no_such_script'):
+        console.no_such_script  # noqa: B018 - the attribute access is the test

@@ -38,6 +38,8 @@ from ser_ros.ros.topics import DIAGNOSTICS, EMOTION, UTTERANCE, qos_for
 from .harness import python_command, spinning, wait_for, wait_for_subscribers
 
 NS_PER_S = 1_000_000_000
+# Well inside the emotion node's imports (~2 s here).
+INTERRUPT_WHILE_LOADING_S = 0.3
 SAMPLE_RATE = 16000
 # Warm-up (numba compiles librosa's kernels in a fresh process) plus a few inferences.
 RESULT_TIMEOUT_S = 30.0
@@ -301,3 +303,16 @@ def test_main_exits_cleanly_on_interrupt(ros_process: object, tiny_model: Path) 
     time.sleep(0.2)
     assert process.stop() == 0, process.describe()
     assert 'Traceback' not in process.output()
+
+
+def test_console_script_exits_quietly_on_interrupt_while_loading(ros_process: object,
+                                                                 tiny_model: Path) -> None:
+    # The installed script, as `ros2 launch` starts it; its imports (torch, librosa, rclpy)
+    # take ~2 s here, so the Ctrl-C lands in them, before rclpy has a signal handler.
+    script = Path(sys.executable).parent / 'emotion_node'
+    process = ros_process([str(script)], parameters={'model_path': str(tiny_model)})
+    time.sleep(INTERRUPT_WHILE_LOADING_S)
+    assert process.stop() == 0, process.describe()
+    output = process.output()
+    assert 'listening on' not in output, 'interrupted after start, not while loading: ' + output
+    assert 'Traceback' not in output, output

@@ -204,7 +204,7 @@ def test_every_node_has_a_console_script_a_module_and_a_config_section() -> None
     names = {spec.name for spec in node_set.NODES}
     assert set(config) <= names, f'config sections for unknown nodes: {set(config) - names}'
     for spec in node_set.NODES:
-        assert scripts.get(spec.executable) == f'{spec.module}:main'
+        assert scripts.get(spec.executable) == f'ser_ros.console:{spec.executable}'
         module = importlib.import_module(spec.module)
         declared = {parameter.name for parameter in module.PARAMETERS}
         values = config.get(spec.name, {}).get('ros__parameters', {})

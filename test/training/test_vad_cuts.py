@@ -100,7 +100,8 @@ def test_training_and_evaluation_load_no_ros() -> None:
     # "Train and evaluate without rclpy": the training side, VAD cuts included, imports no ROS
     # package (node parameters are read from the YAML file, not through rclpy).
     code = ('import sys\n'
-            'import ser_ros.cli.train, ser_ros.cli.evaluate, ser_ros.training.vad_cuts\n'
+            'import ser_ros.console, ser_ros.cli.train, ser_ros.cli.evaluate\n'
+            'import ser_ros.training.vad_cuts\n'
             'loaded = sorted({m.split(".")[0] for m in sys.modules}\n'
             '                & {"rclpy", "rosbags", "launch", "launch_ros", "rosidl_runtime_py"})\n'
             'print(",".join(loaded))\n')
