@@ -1,6 +1,8 @@
 """``ser_export``: write a checkpoint's network as TorchScript for deployment without ser_ros.
 
-After writing, the export is loaded back and its probabilities are compared with the PyTorch
+The metadata records the seconds of silence the host must append to each utterance cut where
+its speech ends (default: emotion_node's ``trailing_silence_s``). After writing, the export is
+loaded back and its probabilities are compared with the PyTorch
 network's on random input; a difference above the tolerance is an error (exit status 1).
 Exit status 2: the checkpoint cannot be loaded or the output cannot be written.
 """
@@ -14,8 +16,10 @@ from pathlib import Path
 
 import torch
 
+from ser_ros.cli.arguments import seconds
 from ser_ros.core.checkpoint import Checkpoint, CheckpointError, default_model_path
 from ser_ros.core.export import ExportError, export_torchscript, load_torchscript
+from ser_ros.training.vad_cuts import emotion_node_trailing_silence
 
 FORMATS = ('torchscript',)
 EXIT_OK = 0
@@ -40,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', type=Path, required=True, help='file to write')
     parser.add_argument('--format', choices=FORMATS, default='torchscript',
                         help='export format')
+    parser.add_argument('--trailing-silence', type=seconds, default=None, metavar='S',
+                        help='seconds of silence the host appends to each utterance cut where '
+                             'its speech ends, recorded in the metadata (default: '
+                             "emotion_node's trailing_silence_s in config/ser.yaml)")
     return parser
 
 
@@ -65,7 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'{PROGRAM}: error: cannot load model {model}: {error}', file=sys.stderr)
         return EXIT_USAGE
     try:
-        path = export_torchscript(checkpoint, args.out)
+        silence = (emotion_node_trailing_silence() if args.trailing_silence is None
+                   else args.trailing_silence)
+    except (OSError, ValueError) as error:
+        print(f'{PROGRAM}: error: cannot read emotion_node\'s trailing_silence_s (give '
+              f'--trailing-silence): {error}', file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        path = export_torchscript(checkpoint, args.out, trailing_silence_s=silence)
         difference = max_difference(checkpoint, path)
     except (OSError, ExportError) as error:
         print(f'{PROGRAM}: error: cannot write {args.out}: {error}', file=sys.stderr)
@@ -74,8 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     labels = ', '.join(checkpoint.labels)
     print(f'{PROGRAM}: wrote {path} ({args.format}, {len(checkpoint.labels)} labels: {labels}; '
-          f'input {config_shape(checkpoint)}; max probability difference to PyTorch '
-          f'{difference:.2e})')
+          f'input {config_shape(checkpoint)}; trailing silence {silence:g} s; max probability '
+          f'difference to PyTorch {difference:.2e})')
     if difference > TOLERANCE:
         print(f'{PROGRAM}: error: the export differs from the PyTorch network by '
               f'{difference:.2e} (tolerance {TOLERANCE:.0e})', file=sys.stderr)

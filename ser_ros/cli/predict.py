@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ser_ros.cli.arguments import seconds
 from ser_ros.core.checkpoint import CheckpointError, default_model_path
 from ser_ros.core.inference import DEVICE_CHOICES, EmotionRecognizer
 
@@ -24,13 +24,6 @@ EXIT_FILE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 PROGRAM = 'ser_predict'
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f'must be a number of seconds >= 0, got {text}')
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='where the network runs: auto = CUDA when present, else CPU')
     parser.add_argument('--bf16', action='store_true',
                         help='bfloat16 autocast where the device supports it natively')
-    parser.add_argument('--trailing-silence', type=_seconds, default=0.0, metavar='S',
+    parser.add_argument('--trailing-silence', type=seconds, default=0.0, metavar='S',
                         help='seconds of silence appended to each file before its features '
                              '(default 0: whole recordings end in silence already; clips cut '
                              'where the speech ends, as vad_node cuts, want emotion_node\'s '

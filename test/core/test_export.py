@@ -21,6 +21,7 @@ from ser_ros.core.export import (
     load_torchscript,
     quiet_jit,
 )
+from ser_ros.training.vad_cuts import emotion_node_trailing_silence
 
 from .test_checkpoint import LABELS, real_normalizer, tiny_checkpoint, tiny_model, tiny_model_config
 
@@ -83,9 +84,15 @@ def test_metadata_rebuilds_the_front_end(features: torch.Tensor, tmp_path: Path)
     for key in ('model_config', 'audio_config', 'feature_config', 'normalizer', 'labels',
                 'provenance'):
         assert metadata[key] == payload[key], key
-    rebuilt = Checkpoint.from_payload({**payload, **metadata, 'format': payload['format'],
+    checkpoint_part = {key: value for key, value in metadata.items()
+                       if key != 'trailing_silence_s'}   # the host's, not the checkpoint's
+    rebuilt = Checkpoint.from_payload({**payload, **checkpoint_part, 'format': payload['format'],
                                        'format_version': payload['format_version']})
     assert rebuilt.front_end() == checkpoint.front_end()
+    assert metadata['trailing_silence_s'] == 0.0
+    with pytest.raises(ValueError, match='trailing silence must be >= 0 s'):
+        export_torchscript(checkpoint, tmp_path / 'other.ts', trailing_silence_s=-0.5)
+    assert not (tmp_path / 'other.ts').exists()
 
 
 def test_export_runs_without_ser_ros(features: torch.Tensor, tmp_path: Path) -> None:
@@ -144,7 +151,15 @@ def test_export_cli_writes_a_checked_file(tmp_path: Path,
     assert f'wrote {out} (torchscript, 3 labels: angry, happy, sad; input (batch, 128, 126)' \
         in printed
     assert 'max probability difference to PyTorch' in printed
-    assert load_torchscript(out).labels == LABELS
+    exported = load_torchscript(out)
+    assert exported.labels == LABELS
+    # What emotion_node appends to each VAD cut travels with the network, for a C++ host.
+    node_silence = emotion_node_trailing_silence()
+    assert node_silence > 0
+    assert exported.metadata['trailing_silence_s'] == node_silence
+    assert f'trailing silence {node_silence:g} s' in printed
+    assert export_main(['--model', str(model), '--out', str(out), '--trailing-silence', '0']) == 0
+    assert load_torchscript(out).metadata['trailing_silence_s'] == 0.0
 
 
 def test_export_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,3 +172,6 @@ def test_export_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ['model.pt']
     with pytest.raises(SystemExit):
         export_main(['--model', str(model), '--out', 'x.onnx', '--format', 'onnx'])
+    with pytest.raises(SystemExit):
+        export_main(['--model', str(model), '--out', 'x.ts', '--trailing-silence', '-1'])
+    assert 'must be a number of seconds >= 0' in capsys.readouterr().err
