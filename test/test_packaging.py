@@ -157,7 +157,14 @@ def test_colcon_builds_the_tracked_files(tmp_path: Path):
     assert (share / 'package.xml').is_file()
     marker = tmp_path / 'install' / 'ser_ros' / 'share' / 'ament_index' / 'resource_index'
     assert (marker / 'packages' / 'ser_ros').is_file()
-    assert (tmp_path / 'install' / 'ser_ros' / 'lib' / 'ser_ros' / 'ser_predict').is_file()
+    script = tmp_path / 'install' / 'ser_ros' / 'lib' / 'ser_ros' / 'ser_predict'
+    assert script.is_file()
+    # The built script runs from the install tree (through ser_ros.console), as on the robot.
+    installed = next((tmp_path / 'install' / 'ser_ros' / 'lib').glob('python3*/site-packages'))
+    result = subprocess.run([sys.executable, str(script), '--help'], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path,
+                            env=dict(env, PYTHONPATH=str(installed)))
+    assert result.returncode == 0 and 'usage: ser_predict' in result.stdout, result.stderr
 
 
 def test_every_console_script_enters_through_ser_ros_console():
