@@ -7,8 +7,8 @@
 # NOISE_DATA: the corpus folder, if not the default) and print the summary row.
 #   scripts/train_six.sh CONFIG RECIPE_DIR [--set key=value ...]
 # Runs go to RECIPE_DIR/ravdess_paper and RECIPE_DIR/ravdess_speaker_fold0..4, logs to
-# RECIPE_DIR/paper.log and foldN.log; a rerun of the same command resumes them. Uses .venv's
-# interpreter when there is one.
+# RECIPE_DIR/paper.log and foldN.log (a line per epoch); a rerun of the same command resumes
+# them. Uses .venv's interpreter when there is one.
 set -uo pipefail
 config=$1 recipe_dir=$2
 shift 2
@@ -27,9 +27,9 @@ train() {   # LOG_NAME ARGS...: one ser_train run, in the background when PARALL
   shift
   if [ "$parallel" -gt 1 ]; then
     free_slot
-    "$python" -m ser_ros.cli.train --config "$config" --quiet "$@" > "$log" 2>&1 &
+    "$python" -m ser_ros.cli.train --config "$config" "$@" > "$log" 2>&1 &
   else
-    "$python" -m ser_ros.cli.train --config "$config" --quiet "$@" > "$log" 2>&1 \
+    "$python" -m ser_ros.cli.train --config "$config" "$@" > "$log" 2>&1 \
       || { echo "train_six: $log" >&2; tail -5 "$log" >&2; exit 1; }
   fi
 }

@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--jobs', type=int, default=0,
                         help='processes for feature extraction (0: all cores)')
     parser.add_argument('--no-plots', action='store_true', help='skip the t-SNE plots')
-    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress output (bars, one line per epoch); on a file or pipe '
+                             'the bars are off anyway and the epoch lines remain')
     return parser
 
 
