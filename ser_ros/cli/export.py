@@ -2,9 +2,9 @@
 
 The metadata records the seconds of silence the host must append to each utterance cut where
 its speech ends (default: emotion_node's ``trailing_silence_s``). After writing, the export is
-loaded back and its probabilities are compared with the PyTorch
-network's on random input; a difference above the tolerance is an error (exit status 1).
-Exit status 2: the checkpoint cannot be loaded or the output cannot be written.
+loaded back and its probabilities are compared with the PyTorch network's on random input; a
+difference above the tolerance is an error (exit status 1). Exit status 2: the checkpoint
+cannot be loaded, the node's parameters file cannot be read, or the output cannot be written.
 """
 
 from __future__ import annotations
