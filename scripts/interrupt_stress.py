@@ -1,7 +1,7 @@
 """Ctrl-C the nodes at random moments and count the stops that were not clean.
 
 Starts ``emotion_node`` or ``vad_node`` (the venv's console scripts, as ``ros2 launch`` starts
-them) again and again and sends SIGINT either while it starts (0.5-4 s after launch: imports,
+them) again and again and sends SIGINT either while it starts (0.1-4 s after launch: imports,
 model load) or just after it says it listens (0-0.5 s). A clean stop exits with status 0 and
 prints no traceback; anything else is listed with its output. Rare teardown crashes need many
 tries: the test suite's single Ctrl-C per node cannot show them.
@@ -26,7 +26,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 NODES = {'emotion_node': ['--ros-args', '-p', 'warm_up:=false'], 'vad_node': []}
 READY_TEXT = b'listening'
-STARTUP_WINDOW_S = (0.5, 4.0)
+STARTUP_WINDOW_S = (0.1, 4.0)
 AFTER_READY_WINDOW_S = (0.0, 0.5)
 READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 10.0

@@ -35,12 +35,30 @@ SCRIPTS: dict[str, tuple[str, int]] = {
 }
 
 
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` is a KeyboardInterrupt or was raised while handling one.
+
+    A Ctrl-C while a C extension initialises reaches us as the cause of another error: rclpy's
+    loader turns it into ``ImportError: initialization failed``.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def run_script(module: str, interrupted_status: int) -> int:
     """Import ``module`` and return its ``main()``'s status; ``interrupted_status`` on Ctrl-C."""
     try:
         return importlib.import_module(module).main()
-    except KeyboardInterrupt:
-        return interrupted_status
+    except BaseException as error:
+        if caused_by_interrupt(error):
+            return interrupted_status
+        raise
 
 
 def __getattr__(name: str) -> Callable[[], int]:
