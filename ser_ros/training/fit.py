@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,11 @@ EVAL_BATCH_SIZE = 64
 
 @dataclass(frozen=True)
 class FitSettings:
-    """What the loop needs from the experiment's training section, already resolved."""
+    """What the loop needs from the experiment's training section, already resolved.
+
+    No defaults here: the training section (``ser_ros.training.experiment``) holds them, and
+    ``from_training`` copies its values.
+    """
 
     learning_rate: float
     batch_size: int
@@ -60,19 +64,32 @@ class FitSettings:
     seed: int
     device: torch.device
     bf16: bool
-    fingerprint: str = ''
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    time_budget_s: float = 0.0
+    fingerprint: str
+    augment: AugmentConfig
+    time_budget_s: float
     # constant (the paper); plateau: multiply by lr_factor after lr_patience epochs without
     # improvement of the monitored value; cosine: anneal to min_learning_rate over max_epochs.
-    lr_schedule: str = 'constant'
-    lr_patience: int = 0
-    lr_factor: float = 0.5
-    min_learning_rate: float = 1e-5
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0
-    ema_decay: float = 0.0
+    lr_schedule: str
+    lr_patience: int
+    lr_factor: float
+    min_learning_rate: float
+    weight_decay: float
+    label_smoothing: float
+    mixup_alpha: float
+    ema_decay: float
+
+    @classmethod
+    def from_training(cls, training: Any, *, device: torch.device, bf16: bool,
+                      fingerprint: str) -> FitSettings:
+        """Take the values from a training section (any object with these fields' names).
+
+        The rest is what the run resolved: the device, bf16 autocast on or off, and the
+        fingerprint a resumed state must match.
+        """
+        resolved = {'device': device, 'bf16': bf16, 'fingerprint': fingerprint,
+                    'augment': AugmentConfig.from_dict(training.augment)}
+        return cls(**resolved, **{item.name: getattr(training, item.name)
+                                  for item in fields(cls) if item.name not in resolved})
 
 
 @dataclass

@@ -171,19 +171,11 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
         tqdm.write(f'{model.describe()}\n{corpus.name}: train {len(split.train)}, validation '
                    f'{len(split.validation)}, test {len(split.test)} ({split.protocol} '
                    f'protocol); {hardware_description(device)}, bf16 {bf16}')
-    augment = AugmentConfig.from_dict(settings.augment)
     cutter = (VadCutter(vad_node_config(), emotion_node_trailing_silence())
-              if augment.vad_cut_probability else None)
-    fit_settings = FitSettings(
-        learning_rate=settings.learning_rate, batch_size=settings.batch_size,
-        max_epochs=settings.max_epochs, patience=settings.patience, monitor=settings.monitor,
-        seed=settings.seed, device=device, bf16=bf16,
-        fingerprint=experiment.fingerprint(cutter.describe() if cutter else None),
-        augment=augment, time_budget_s=settings.time_budget_s,
-        lr_schedule=settings.lr_schedule, lr_patience=settings.lr_patience,
-        lr_factor=settings.lr_factor, min_learning_rate=settings.min_learning_rate,
-        weight_decay=settings.weight_decay, label_smoothing=settings.label_smoothing,
-        mixup_alpha=settings.mixup_alpha, ema_decay=settings.ema_decay)
+              if AugmentConfig.from_dict(settings.augment).vad_cut_probability else None)
+    fit_settings = FitSettings.from_training(
+        settings, device=device, bf16=bf16,
+        fingerprint=experiment.fingerprint(cutter.describe() if cutter else None))
     noise = (_noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
              if fit_settings.augment.noise_probability else None)
     train_cuts = None

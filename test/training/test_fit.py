@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from ser_ros.training.experiment import TrainingSection
 from ser_ros.training.fit import STOP_REASONS, FitSettings, ema_with_warm_up, fit
 
 FEATURES, FRAMES, CLASSES, EXAMPLES = 4, 6, 3, 24
@@ -19,12 +22,12 @@ def _data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _fit(**changes: object) -> tuple[str, int]:
-    settings = dict(learning_rate=1e-2, batch_size=8, max_epochs=3, patience=30,
-                    monitor='val_loss', seed=0, device=torch.device('cpu'), bf16=False)
-    settings.update(changes)
+    training = TrainingSection(learning_rate=1e-2, batch_size=8, max_epochs=3, seed=0)
+    settings = replace(FitSettings.from_training(training, device=torch.device('cpu'),
+                                                 bf16=False, fingerprint=''), **changes)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(FEATURES * FRAMES, CLASSES))
-    result = fit(model, _data(1), _data(2), FitSettings(**settings), progress=False)
+    result = fit(model, _data(1), _data(2), settings, progress=False)
     assert result.stop_reason in STOP_REASONS
     return result.stop_reason, result.epochs_run
 

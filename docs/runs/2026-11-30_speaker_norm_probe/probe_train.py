@@ -23,7 +23,6 @@ from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.model import ModelConfig, SerNet
 from ser_ros.core.threads import limit_cpu_threads
 from ser_ros.data.registry import load_corpus
-from ser_ros.training.augment import AugmentConfig
 from ser_ros.training.experiment import load_experiment
 from ser_ros.training.feature_cache import cached_features
 from ser_ros.training.fit import FitSettings, fit, predict_logits
@@ -69,12 +68,8 @@ num_features, num_frames = front_end.feature_shape
 model = SerNet(ModelConfig(num_classes=len(corpus.labels), num_features=num_features,
                            num_frames=num_frames, **experiment.model))
 training = experiment.training
-settings = FitSettings(learning_rate=training.learning_rate, batch_size=training.batch_size,
-                       max_epochs=training.max_epochs, patience=training.patience,
-                       monitor=training.monitor, seed=training.seed,
-                       device=torch.device('cpu'), bf16=True,
-                       fingerprint=f'probe-{mode}-{fold}',
-                       augment=AugmentConfig.from_dict(training.augment))
+settings = FitSettings.from_training(training, device=torch.device('cpu'), bf16=True,
+                                     fingerprint=f'probe-{mode}-{fold}')
 started = time.time()
 result = fit(model, (features[split.train], targets[split.train]),
              (features[split.validation], targets[split.validation]), settings,
