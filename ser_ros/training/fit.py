@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ser_ros.training.augment import AugmentConfig, NoiseMixer, augment_batch, mix_batch
+
+if TYPE_CHECKING:   # experiment.py imports this module
+    from ser_ros.training.experiment import TrainingSection
 
 STATE_FORMAT = 'ser_ros.train_state'
 STATE_VERSION = 2
@@ -79,9 +82,9 @@ class FitSettings:
     ema_decay: float
 
     @classmethod
-    def from_training(cls, training: Any, *, device: torch.device, bf16: bool,
+    def from_training(cls, training: TrainingSection, *, device: torch.device, bf16: bool,
                       fingerprint: str) -> FitSettings:
-        """Take the values from a training section (any object with these fields' names).
+        """Take the values from an experiment's training section.
 
         The rest is what the run resolved: the device, bf16 autocast on or off, and the
         fingerprint a resumed state must match.
