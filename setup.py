@@ -43,6 +43,7 @@ setup(
             'ser_bag = ser_ros.console:ser_bag',
             'ser_study = ser_ros.console:ser_study',
             'ser_export = ser_ros.console:ser_export',
+            'ser_ensemble = ser_ros.console:ser_ensemble',
         ],
     },
 )

@@ -1,12 +1,12 @@
 """Accuracy under noise: WA/UA of a checkpoint on its split's files with white or babble noise.
 
 A ward is not a recording booth: televisions, trolleys and other patients talk over the
-speaker. This evaluates the model the emotion node runs (its front end and network, through
-:class:`~ser_ros.core.inference.EmotionRecognizer`, fp32) on the test part of a run's split,
-clean and with noise at several signal-to-noise ratios: ``white`` (Gaussian) and ``babble``
-(a sum of shifted copies of other test utterances: talkers in the background, the harder
-case). The SNR is measured against the speech part of each file (``ser_ros.core.mixing``, the
-same mixing as ``ser_bag build --noise-snr``); each file gets its own noise seed, the same for
+speaker. This evaluates the model the emotion node runs (a checkpoint or an ensemble, loaded by
+:func:`~ser_ros.core.inference.load_recognizer`, fp32) on the test part of a run's split, clean
+and with noise at several signal-to-noise ratios: ``white`` (Gaussian) and ``babble`` (a sum of
+shifted copies of other test utterances: talkers in the background, the harder case). The
+SNR is measured against the speech part of each file (``ser_ros.core.mixing``, the same
+mixing as ``ser_bag build --noise-snr``); each file gets its own noise seed, the same for
 every condition.
 
     .venv/bin/python bench/noise_robustness.py [--model PATH] [--split FILE] [--snr 20 10 5 0]
@@ -47,7 +47,7 @@ from common import emit, machine, table  # noqa: E402
 
 from ser_ros.core.audio import load_audio  # noqa: E402
 from ser_ros.core.checkpoint import default_model_path  # noqa: E402
-from ser_ros.core.inference import EmotionRecognizer  # noqa: E402
+from ser_ros.core.inference import Recognizer, load_recognizer  # noqa: E402
 from ser_ros.core.mixing import (  # noqa: E402
     BABBLE_VOICES,
     NOISE_KINDS,
@@ -107,7 +107,7 @@ def leave_emotions() -> list[str]:
     return list(node_parameters('dialogue_policy_node')['leave_emotions'])
 
 
-def evaluate(recognizer: EmotionRecognizer, waveforms: list[np.ndarray], targets: np.ndarray,
+def evaluate(recognizer: Recognizer, waveforms: list[np.ndarray], targets: np.ndarray,
              leave: list[str], vad: VadCutter | None = None) -> dict[str, Any]:
     """Score the recogniser on ``waveforms``: WA and UA (percent), its answers, leave evidence.
 
@@ -142,8 +142,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     silences = args.trailing_silence
     if silences is None:
         silences = [emotion_node_trailing_silence() if args.vad_cut else 0.0]
-    recognizers = [EmotionRecognizer.from_checkpoint(model, device='cpu',
-                                                     trailing_silence_s=silence)
+    recognizers = [load_recognizer(model, device='cpu', trailing_silence_s=silence)
                    for silence in silences]
     labels = recognizers[0].labels
     corpus = load_corpus('ravdess', args.data, len(labels))

@@ -32,6 +32,7 @@ SCRIPTS: dict[str, tuple[str, int]] = {
     'ser_bag': ('ser_ros.cli.bag', TOOL_INTERRUPTED),
     'ser_study': ('ser_ros.cli.study', TOOL_INTERRUPTED),
     'ser_export': ('ser_ros.cli.export', TOOL_INTERRUPTED),
+    'ser_ensemble': ('ser_ros.cli.ensemble', TOOL_INTERRUPTED),
 }
 
 

@@ -1,4 +1,4 @@
-"""``ser_evaluate``: WA / UA / per-class recall / confusion of a checkpoint on a corpus folder.
+"""``ser_evaluate``: WA / UA / per-class recall / confusion of a model on a corpus folder.
 
 Example::
 
@@ -22,7 +22,7 @@ from ser_ros.data.registry import CORPORA
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of ser_evaluate."""
     parser = argparse.ArgumentParser(prog='ser_evaluate', description=__doc__.split('\n')[0])
-    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--model', help='checkpoint or ensemble file (default: the shipped model)')
     parser.add_argument('--data', required=True, help='corpus folder (official layout)')
     parser.add_argument('--corpus', default='ravdess', choices=CORPORA,
                         help='folder layout: ravdess, iemocap (official) or folders '
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ser_evaluate; exit code 2 on bad input."""
     args = build_parser().parse_args(argv)
-    from ser_ros.core.checkpoint import Checkpoint, CheckpointError, default_model_path
+    from ser_ros.core.checkpoint import CheckpointError, default_model_path
+    from ser_ros.core.ensemble import load_model
     from ser_ros.core.inference import resolve_device
     from ser_ros.data.registry import load_corpus
     from ser_ros.data.splits import split_part_indices
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         model_path = Path(args.model) if args.model else default_model_path()
-        checkpoint = Checkpoint.load(model_path)
+        checkpoint = load_model(model_path)
         corpus = load_corpus(args.corpus, args.data, len(checkpoint.labels))
         indices = split_part_indices(corpus, args.split, args.part) if args.split else None
         evaluation = evaluate_checkpoint(checkpoint, corpus, indices,

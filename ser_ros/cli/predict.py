@@ -1,4 +1,4 @@
-"""``ser_predict``: classify audio files with a checkpoint, one JSON line per file.
+"""``ser_predict``: classify audio files with a checkpoint or an ensemble, one JSON line per file.
 
 Each line is ``{"file": ..., "label": ..., "probabilities": {label: p, ...}}`` with the labels in
 the checkpoint's order, or ``{"file": ..., "error": ...}`` for a file that cannot be read; the
@@ -17,7 +17,7 @@ from typing import TextIO
 
 from ser_ros.cli.arguments import seconds
 from ser_ros.core.checkpoint import CheckpointError, default_model_path
-from ser_ros.core.inference import DEVICE_CHOICES, EmotionRecognizer
+from ser_ros.core.inference import DEVICE_CHOICES, Recognizer, load_recognizer
 
 EXIT_OK = 0
 EXIT_FILE_FAILED = 1
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                     'channel count). Prints one JSON line per file.')
     parser.add_argument('files', nargs='+', metavar='FILE', help='audio files to classify')
     parser.add_argument('--model', type=Path, default=None,
-                        help=f'checkpoint to use (default: the shipped model, '
+                        help=f'checkpoint or ensemble file to use (default: the shipped model, '
                              f'{default_model_path()})')
     parser.add_argument('--device', choices=DEVICE_CHOICES, default='auto',
                         help='where the network runs: auto = CUDA when present, else CPU')
@@ -53,7 +53,7 @@ def _emit(record: dict, out: TextIO) -> None:
     out.flush()
 
 
-def classify_files(recognizer: EmotionRecognizer, files: Sequence[str], out: TextIO) -> int:
+def classify_files(recognizer: Recognizer, files: Sequence[str], out: TextIO) -> int:
     """Write one JSON line per file; return how many files could not be classified."""
     failed = 0
     for name in files:
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = args.model if args.model is not None else default_model_path()
     try:
         try:
-            recognizer = EmotionRecognizer.from_checkpoint(
+            recognizer = load_recognizer(
                 model, device=args.device, bf16=args.bf16,
                 trailing_silence_s=args.trailing_silence)
         except (CheckpointError, ValueError, OSError) as error:

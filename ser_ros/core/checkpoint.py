@@ -38,6 +38,8 @@ from ser_ros.core.features import FeatureConfig, FrontEnd, Normalizer
 from ser_ros.core.model import ModelConfig, SerNet
 
 FORMAT_NAME = 'ser_ros.checkpoint'
+# ser_ros.core.ensemble's files (named here so that Checkpoint.load can say what it was given).
+ENSEMBLE_FORMAT_NAME = 'ser_ros.ensemble'
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 DIGEST_KEY = 'sha256'
@@ -189,6 +191,43 @@ def _check_container(path: Path, source: str) -> None:
     )
 
 
+def write_payload(payload: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a model file atomically (temporary file + rename): readers never see half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            torch.save(dict(payload), stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_payload(path: str | os.PathLike[str]) -> Any:
+    """Read a model file with the safe loader (no code runs); refuse unusable files in words."""
+    source = str(path)
+    file = Path(path)
+    if not file.exists():
+        raise CheckpointError(f'{source}: checkpoint file does not exist')
+    if not file.is_file():
+        raise CheckpointError(f'{source}: not a file')
+    try:
+        _check_container(file, source)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then refuses anyway.
+            warnings.simplefilter('ignore', UserWarning)
+            return torch.load(file, map_location='cpu', weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as error:  # any failure of the safe loader means an unusable file
+        raise CheckpointError(f'{source}: {_unreadable_reason(error)}') from error
+
+
 @dataclass
 class Checkpoint:
     """Weights with the configuration, statistics and labels that make them usable."""
@@ -303,6 +342,13 @@ class Checkpoint:
             raise CheckpointError(
                 f'{source}: not a ser_ros checkpoint (holds a {type(payload).__name__})'
             )
+        if payload.get('format') == ENSEMBLE_FORMAT_NAME:
+            raise CheckpointError(
+                f'{source}: an ensemble of {len(payload.get("members") or [])} models, not a '
+                'single checkpoint: this tool takes one network (ser_predict, ser_evaluate and '
+                'emotion_node take ensembles; export its members, the files its provenance '
+                'lists, one by one)'
+            )
         if payload.get('format') != FORMAT_NAME:
             raise CheckpointError(
                 f'{source}: not a ser_ros checkpoint (format {payload.get("format")!r}, '
@@ -368,41 +414,12 @@ class Checkpoint:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically (temporary file + rename), so readers never see half a file."""
-        target = Path(path)
-        payload = self.to_payload()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
-        try:
-            with os.fdopen(handle, 'wb') as stream:
-                torch.save(payload, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return target
+        return write_payload(self.to_payload(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
         """Read and validate a checkpoint; never executes code stored in the file."""
-        source = str(path)
-        file = Path(path)
-        if not file.exists():
-            raise CheckpointError(f'{source}: checkpoint file does not exist')
-        if not file.is_file():
-            raise CheckpointError(f'{source}: not a file')
-        try:
-            _check_container(file, source)
-            with warnings.catch_warnings():
-                # torch warns about the pickle protocol of files it then refuses anyway.
-                warnings.simplefilter('ignore', UserWarning)
-                payload = torch.load(file, map_location='cpu', weights_only=True)
-        except CheckpointError:
-            raise
-        except Exception as error:  # any failure of the safe loader means an unusable file
-            raise CheckpointError(f'{source}: {_unreadable_reason(error)}') from error
-        return cls.from_payload(payload, source)
+        return cls.from_payload(read_payload(path), str(path))
 
     def build_model(self) -> SerNet:
         """Build the network in eval mode with the stored weights."""

@@ -2,7 +2,8 @@
 
 The recogniser builds its front end from the checkpoint (never from defaults), runs an
 inference copy of the network (BatchNorm folded, channels-last) under ``torch.inference_mode``
-and returns probabilities in the checkpoint's label order.
+and returns probabilities in the checkpoint's label order. An ensemble file
+(``ser_ros.core.ensemble``) gets one recogniser per member and the mean of their probabilities.
 """
 
 from __future__ import annotations
@@ -12,18 +13,26 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from ser_ros.core.audio import append_silence, load_audio
 from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.core.ensemble import Ensemble, load_model
 from ser_ros.core.features import FrontEnd
 from ser_ros.core.heap import retain_freed_memory
 from ser_ros.core.model import PaddingResponse, SerNet, fuse_for_inference
 
 DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
 WARM_UP_RUNS = 2
+
+
+def prediction(labels: Sequence[str], probabilities: np.ndarray) -> Prediction:
+    """Make the Prediction of one row of probabilities in ``labels`` order."""
+    values = {label: float(p) for label, p in zip(labels, probabilities, strict=True)}
+    return Prediction(labels[int(np.argmax(probabilities))], values)
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,11 @@ class EmotionRecognizer:
         return self._trailing_silence_s
 
     @property
+    def sample_rate(self) -> int:
+        """Sample rate the front end works at (files are read at it)."""
+        return self._front_end.audio.sample_rate
+
+    @property
     def skips_padding(self) -> bool:
         """Whether the network skips windows of leading padding (see ``skip_padding``)."""
         return self._padding is not None
@@ -159,8 +173,12 @@ class EmotionRecognizer:
         return probabilities.cpu().numpy()
 
     def _prediction(self, probabilities: np.ndarray) -> Prediction:
-        values = {label: float(p) for label, p in zip(self._labels, probabilities, strict=True)}
-        return Prediction(self._labels[int(np.argmax(probabilities))], values)
+        return prediction(self._labels, probabilities)
+
+    @staticmethod
+    def stack(items: Sequence[np.ndarray]) -> np.ndarray:
+        """One batch for ``probabilities`` from several utterances' ``features``."""
+        return np.stack(items)
 
     def features(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
         """Normalised network input (F, T) of one utterance, as the model was trained."""
@@ -182,8 +200,7 @@ class EmotionRecognizer:
 
     def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
         """Classify an audio file (any format soundfile reads)."""
-        rate = self._front_end.audio.sample_rate
-        return self.predict(load_audio(path, sample_rate=rate), rate)
+        return self.predict(load_audio(path, sample_rate=self.sample_rate), self.sample_rate)
 
     def warm_up(self, runs: int = WARM_UP_RUNS) -> None:
         """Run silence through the whole path so the first real call is not slow."""
@@ -202,3 +219,106 @@ class EmotionRecognizer:
             features[:, length:] += 1.0        # anything but padding
             for _ in range(runs):
                 self.probabilities(features[np.newaxis])
+
+
+class EnsembleRecognizer:
+    """Waveform -> the mean of several recognisers' probabilities (an ensemble's members).
+
+    Same interface as :class:`EmotionRecognizer`; ``features`` gives one array per member
+    (each member has its own front end) and ``probabilities`` takes what ``stack`` makes of them.
+    """
+
+    def __init__(self, members: Sequence[EmotionRecognizer]) -> None:
+        self._members = tuple(members)
+        if len(self._members) < 2:
+            raise ValueError(f'an ensemble needs at least 2 members, got {len(self._members)}')
+        if any(member.labels != self._members[0].labels for member in self._members):
+            raise ValueError('ensemble members must share one label order')
+
+    @classmethod
+    def from_ensemble(cls, ensemble: Ensemble, **options: Any) -> EnsembleRecognizer:
+        """One EmotionRecognizer per member, with the same ``options`` for each."""
+        return cls([EmotionRecognizer(member.build_model(), member.front_end(), member.labels,
+                                      **options) for member in ensemble.members])
+
+    @property
+    def members(self) -> tuple[EmotionRecognizer, ...]:
+        """The member recognisers, in the ensemble file's order."""
+        return self._members
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class labels in the order of the averaged probabilities."""
+        return self._members[0].labels
+
+    @property
+    def device(self) -> torch.device:
+        """Device the networks run on."""
+        return self._members[0].device
+
+    @property
+    def bf16(self) -> bool:
+        """Whether inference runs under bfloat16 autocast."""
+        return self._members[0].bf16
+
+    @property
+    def trailing_silence_s(self) -> float:
+        """Seconds of silence appended to every utterance before its features."""
+        return self._members[0].trailing_silence_s
+
+    @property
+    def skips_padding(self) -> bool:
+        """Whether every member skips windows of leading padding."""
+        return all(member.skips_padding for member in self._members)
+
+    def features(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
+        """Each member's normalised network input of one utterance."""
+        return tuple(member.features(waveform, sample_rate) for member in self._members)
+
+    @staticmethod
+    def stack(items: Sequence[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+        """One batch per member from several utterances' ``features``."""
+        return tuple(np.stack(column) for column in zip(*items, strict=True))
+
+    def probabilities(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """Mean class probabilities (B, C) of the members, one (B, F, T) batch each."""
+        if len(features) != len(self._members):
+            raise ValueError(f'{len(features)} feature batches for {len(self._members)} members')
+        return np.mean([member.probabilities(batch)
+                        for member, batch in zip(self._members, features, strict=True)], axis=0)
+
+    def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
+        """Classify one utterance (any rate and length)."""
+        batch = self.stack([self.features(waveform, sample_rate)])
+        return prediction(self.labels, self.probabilities(batch)[0])
+
+    def predict_batch(self, items: Sequence[tuple[np.ndarray, int]]) -> list[Prediction]:
+        """Classify several (waveform, sample_rate) utterances in one call per member."""
+        if not items:
+            return []
+        batch = self.stack([self.features(waveform, rate) for waveform, rate in items])
+        return [prediction(self.labels, row) for row in self.probabilities(batch)]
+
+    def predict_file(self, path: str | os.PathLike[str]) -> Prediction:
+        """Classify an audio file (each member resamples it to its own rate)."""
+        rate = self._members[0].sample_rate
+        return self.predict(load_audio(path, sample_rate=rate), rate)
+
+    def warm_up(self, runs: int = WARM_UP_RUNS) -> None:
+        """Warm every member up."""
+        for member in self._members:
+            member.warm_up(runs)
+
+
+Recognizer = EmotionRecognizer | EnsembleRecognizer
+
+
+def load_recognizer(path: str | os.PathLike[str], device: str = 'auto', bf16: bool = False,
+                    skip_padding: bool = True, trailing_silence_s: float = 0.0) -> Recognizer:
+    """Load a checkpoint or an ensemble file as its recogniser (validated; runs no code)."""
+    options = {'device': device, 'bf16': bf16, 'skip_padding': skip_padding,
+               'trailing_silence_s': trailing_silence_s}
+    model = load_model(path)
+    if isinstance(model, Ensemble):
+        return EnsembleRecognizer.from_ensemble(model, **options)
+    return EmotionRecognizer(model.build_model(), model.front_end(), model.labels, **options)

@@ -32,7 +32,7 @@ from rclpy.node import Node
 from vision_msgs.msg import Classification, ObjectHypothesis
 
 from ser_ros.core.checkpoint import CheckpointError, default_model_path
-from ser_ros.core.inference import DEVICE_CHOICES, EmotionRecognizer
+from ser_ros.core.inference import DEVICE_CHOICES, Recognizer, load_recognizer
 from ser_ros.core.threads import limit_cpu_threads
 from ser_ros.ros.diagnostics import ERROR, OK, WARN, create_diagnostics_publisher, make_status
 from ser_ros.ros.node_main import StartupError, run_node
@@ -60,8 +60,8 @@ def _device_problem(value: str) -> str | None:
 
 
 PARAMETERS = (
-    Spec('model_path', '', 'checkpoint file (.pt) to run; empty: the shipped model in the '
-         'package share directory (models/)'),
+    Spec('model_path', '', 'checkpoint or ensemble file (.pt) to run; empty: the shipped model '
+         'in the package share directory (models/)'),
     Spec('device', 'auto', 'where the network runs: auto (CUDA when available, else CPU), cpu, '
          'cuda or cuda:N', check=_device_problem),
     Spec('bf16', True, 'run under bfloat16 autocast (CPUs with AVX512-BF16/AMX, recent GPUs); '
@@ -249,12 +249,12 @@ class EmotionNode(Node):
     def _resolve_model_path(value: str) -> Path:
         return Path(value).expanduser() if value else default_model_path()
 
-    def _load(self, path: Path) -> EmotionRecognizer:
+    def _load(self, path: Path) -> Recognizer:
         hint = '' if self._config['model_path'] else ' (model_path is empty: the shipped model)'
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
-                recognizer = EmotionRecognizer.from_checkpoint(
+                recognizer = load_recognizer(
                     path, device=self._config['device'], bf16=self._config['bf16'],
                     skip_padding=self._config['skip_padding'],
                     trailing_silence_s=self._config['trailing_silence_s'])
@@ -320,9 +320,9 @@ class EmotionNode(Node):
                                 f'{type(error).__name__}: {error}')
 
     def _infer(self, utterances: list[Utterance]) -> None:
-        """EmotionRecognizer.predict_batch() in timed steps: front ends, network, publish."""
+        """Recognizer.predict_batch() in timed steps: front ends, network, publish."""
         started = time.monotonic()
-        ready: list[tuple[Utterance, np.ndarray]] = []
+        ready: list[tuple[Utterance, Any]] = []
         for utterance in utterances:
             try:
                 ready.append((utterance, self._recognizer.features(
@@ -334,7 +334,7 @@ class EmotionNode(Node):
         extracted = time.monotonic()
         try:
             probabilities = self._recognizer.probabilities(
-                np.stack([features for _, features in ready]))
+                self._recognizer.stack([features for _, features in ready]))
         except Exception as error:
             for utterance, _ in ready:
                 self._failed(utterance, error)

@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint on a corpus: its own front end, its own labels, any subset of files."""
+"""Evaluate a checkpoint or an ensemble on a corpus: own front ends and labels, any subset."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.core.ensemble import Model, members_of
 from ser_ros.core.model import SerNet
 from ser_ros.data.corpus import Corpus
 from ser_ros.training.feature_cache import cached_features
@@ -36,22 +36,33 @@ def label_ids(corpus: Corpus, labels: Sequence[str]) -> np.ndarray:
     return np.asarray([index[item.label] for item in corpus], dtype=np.int64)
 
 
-def evaluate_checkpoint(checkpoint: Checkpoint, corpus: Corpus,
+def evaluate_checkpoint(checkpoint: Model, corpus: Corpus,
                         indices: Sequence[int] | None = None, device: torch.device | None = None,
                         bf16: bool = False, cache_dir: str | None = None, jobs: int = 0,
                         progress: bool = False, model: SerNet | None = None) -> Evaluation:
-    """WA, UA, per-class recall and confusion of ``checkpoint`` on ``corpus`` (or a subset)."""
+    """WA, UA, per-class recall and confusion of ``checkpoint`` on ``corpus`` (or a subset).
+
+    An ensemble predicts the label of its members' mean probabilities; its ``features`` are
+    its first member's. ``model``: a network already built from a single checkpoint.
+    """
     chosen = np.arange(len(corpus)) if indices is None else np.asarray(indices, dtype=np.int64)
     if chosen.size == 0:
         raise ValueError('nothing to evaluate: the selection of utterances is empty')
+    members = members_of(checkpoint)
+    if model is not None and len(members) > 1:
+        raise ValueError('a prebuilt network can only stand for a single checkpoint')
     targets = label_ids(corpus, checkpoint.labels)[chosen]
-    front_end = checkpoint.front_end()
-    raw = cached_features([corpus[i].path for i in chosen], front_end.with_normalizer(None),
-                          cache_dir, jobs, progress)
-    features = raw if front_end.normalizer is None else front_end.normalizer(raw)
-    network = checkpoint.build_model() if model is None else model
     device = device or torch.device('cpu')
-    logits = predict_logits(network.to(device), torch.from_numpy(features), device, bf16)
-    predictions = logits.argmax(dim=1).numpy()
+    probabilities, first_features = [], None
+    for member in members:
+        front_end = member.front_end()
+        raw = cached_features([corpus[i].path for i in chosen], front_end.with_normalizer(None),
+                              cache_dir, jobs, progress)
+        features = raw if front_end.normalizer is None else front_end.normalizer(raw)
+        first_features = features if first_features is None else first_features
+        network = member.build_model() if model is None else model
+        logits = predict_logits(network.to(device), torch.from_numpy(features), device, bf16)
+        probabilities.append(torch.softmax(logits, dim=1))
+    predictions = torch.stack(probabilities).mean(dim=0).argmax(dim=1).numpy()
     report = evaluate_predictions(targets, predictions, checkpoint.labels)
-    return Evaluation(report, targets, predictions, features)
+    return Evaluation(report, targets, predictions, first_features)

@@ -20,8 +20,9 @@ from vision_msgs.msg import Classification
 
 from ser_ros.core.audio import AudioConfig
 from ser_ros.core.checkpoint import Checkpoint
+from ser_ros.core.ensemble import Ensemble
 from ser_ros.core.features import FrontEnd, Normalizer, feature_preset
-from ser_ros.core.inference import EmotionRecognizer
+from ser_ros.core.inference import EmotionRecognizer, load_recognizer
 from ser_ros.core.model import ModelConfig, SerNet
 from ser_ros.data.labels import RAVDESS_7
 from ser_ros.ros.diagnostics import status_values
@@ -71,6 +72,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, ravdess_files: list[Pat
     step = len(ravdess_files) // NORMALIZER_FILES
     files = ravdess_files[::step][:NORMALIZER_FILES]
     return build_tiny_checkpoint(tmp_path_factory.mktemp('model') / 'tiny.pt', files)
+
+
+@pytest.fixture(scope='session')
+def tiny_ensemble(tmp_path_factory: pytest.TempPathFactory, ravdess_files: list[Path],
+                  tiny_model: Path) -> Path:
+    """Path of an ensemble file: tiny_model and a second small checkpoint of another seed."""
+    step = len(ravdess_files) // NORMALIZER_FILES
+    folder = tmp_path_factory.mktemp('ensemble')
+    other = build_tiny_checkpoint(folder / 'other.pt', ravdess_files[::step][:NORMALIZER_FILES],
+                                  seed=1)
+    return Ensemble((Checkpoint.load(tiny_model), Checkpoint.load(other))).save(
+        folder / 'ensemble.pt')
 
 
 def read_int16(path: Path) -> np.ndarray:
@@ -199,17 +212,19 @@ def test_full_queue_drops_the_oldest_and_counts_it(
     assert stamps == sorted(stamps)
 
 
+@pytest.mark.parametrize('model_fixture', ['tiny_model', 'tiny_ensemble'])
 def test_utterances_that_wait_together_share_one_network_call(
-        ros_context: Context, make_node: object, tiny_model: Path,
-        ravdess_files: list[Path]) -> None:
-    node = start_node(ros_context, tiny_model, queue_size=8, max_batch=3)
+        ros_context: Context, make_node: object, model_fixture: str,
+        ravdess_files: list[Path], request: pytest.FixtureRequest) -> None:
+    model = request.getfixturevalue(model_fixture)
+    node = start_node(ros_context, model, queue_size=8, max_batch=3)
     probe = Probe(make_node)
     waveforms = [read_int16(path) for path in ravdess_files[:5]]
     recognizer = node._recognizer
     real_features = recognizer.features
     stalled = threading.Event()
 
-    def first_call_stalls(samples: np.ndarray, rate: int) -> np.ndarray:
+    def first_call_stalls(samples: np.ndarray, rate: int) -> object:
         if not stalled.is_set():   # a stall while the others arrive, as on a busy robot
             stalled.set()
             # Until all the others wait in the queue, however slow the machine.
@@ -235,8 +250,8 @@ def test_utterances_that_wait_together_share_one_network_call(
     # One alone (it stalled), then the four that queued meanwhile in calls of at most three.
     assert [timing.batch for timing in timings] == [1, 3, 3, 3, 1]
     assert node.stats()['dropped'] == 0
-    offline = EmotionRecognizer.from_checkpoint(tiny_model, device='cpu', bf16=bf16_used,
-                                                trailing_silence_s=silence)
+    offline = load_recognizer(model, device='cpu', bf16=bf16_used, trailing_silence_s=silence)
+    assert type(offline) is type(recognizer)
     for index, (message, samples) in enumerate(zip(probe.emotions, waveforms, strict=True)):
         assert stamp_ns(message) == (index + 1) * NS_PER_S + round(
             len(samples) * NS_PER_S / SAMPLE_RATE)
