@@ -152,6 +152,11 @@ class EmotionRecognizer:
         return self._trailing_silence_s
 
     @property
+    def front_end(self) -> FrontEnd:
+        """Audio handling, features and normalisation of this model."""
+        return self._front_end
+
+    @property
     def sample_rate(self) -> int:
         """Sample rate the front end works at (files are read at it)."""
         return self._front_end.audio.sample_rate
@@ -234,6 +239,13 @@ class EnsembleRecognizer:
             raise ValueError(f'an ensemble needs at least 2 members, got {len(self._members)}')
         if any(member.labels != self._members[0].labels for member in self._members):
             raise ValueError('ensemble members must share one label order')
+        # Members with equal front ends and silence share one extraction: the index of the
+        # first member whose features each member takes.
+        self._feature_source = [
+            next(first for first, earlier in enumerate(self._members)
+                 if earlier.front_end == member.front_end
+                 and earlier.trailing_silence_s == member.trailing_silence_s)
+            for member in self._members]
 
     @classmethod
     def from_ensemble(cls, ensemble: Ensemble, **options: Any) -> EnsembleRecognizer:
@@ -272,8 +284,12 @@ class EnsembleRecognizer:
         return all(member.skips_padding for member in self._members)
 
     def features(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
-        """Each member's normalised network input of one utterance."""
-        return tuple(member.features(waveform, sample_rate) for member in self._members)
+        """Each member's normalised network input of one utterance (shared where equal)."""
+        extracted: dict[int, np.ndarray] = {}
+        for source in self._feature_source:
+            if source not in extracted:
+                extracted[source] = self._members[source].features(waveform, sample_rate)
+        return tuple(extracted[source] for source in self._feature_source)
 
     @staticmethod
     def stack(items: Sequence[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,6 +93,14 @@ def test_single_checkpoint_readers_say_what_they_were_given(saved: Path) -> None
         Checkpoint.load(saved)
 
 
+def counted(features: Callable[..., Any], number: int, calls: list[int]) -> Callable[..., Any]:
+    """Wrap a member's ``features`` so that each call appends ``number`` to ``calls``."""
+    def wrapped(*args: Any) -> Any:
+        calls.append(number)
+        return features(*args)
+    return wrapped
+
+
 def test_probabilities_are_the_mean_of_the_members(members: tuple[Checkpoint, ...], saved: Path,
                                                    files: list[Path]) -> None:
     recognizer = load_recognizer(saved, device='cpu', trailing_silence_s=0.5)
@@ -107,6 +117,16 @@ def test_probabilities_are_the_mean_of_the_members(members: tuple[Checkpoint, ..
         np.testing.assert_allclose(list(single.probabilities.values()), row, atol=TOLERANCE)
         np.testing.assert_allclose(list(batch.probabilities.values()), row, atol=1e-4)
         assert single.label == LABELS[int(np.argmax(row))]
+    # The two mel128 members have the same front end: one extraction serves both.
+    calls: list[int] = []
+    for number, member in enumerate(recognizer.members):
+        member.features = counted(member.features, number, calls)
+    try:
+        shared = recognizer.features(waveforms[0], RATE)
+    finally:
+        for member in recognizer.members:
+            del member.features
+    assert calls == [0, 2] and shared[0] is shared[1] and shared[2].shape != shared[0].shape
     from_file = recognizer.predict_file(files[0])
     np.testing.assert_allclose(list(from_file.probabilities.values()), expected[0], atol=1e-4)
     # The spread between members is real: averaging is not a no-op on these weights.
