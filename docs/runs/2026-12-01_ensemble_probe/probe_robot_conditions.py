@@ -9,7 +9,10 @@ same talkers). Validation decides; test is reported (the cuts only). Clean whole
 probe_ensemble.py's. One process per group of runs (RUN ... on the command line):
 
     .venv/bin/python docs/runs/2026-12-01_ensemble_probe/probe_robot_conditions.py \
-        RUN... > OUT.json
+        [--member2=PATTERN] RUN... > OUT.json
+
+``--member2=runs/cpu_sweep/iemocap_vad_cut/{run}`` puts other runs in the third member's place
+(the rule in docs/model_notes.md, "ensembles"), and scores clean validation files too.
 """
 
 import json
@@ -35,6 +38,9 @@ MEMBERS = {
 }
 RUNS = sys.argv[1:]
 CONDITIONS = {'validation': ('white_10dB', 'babble_10dB', 'vad_cut'), 'test': ('vad_cut',)}
+if RUNS and RUNS[0].startswith('--member2='):
+    MEMBERS['iemocap_features'] = RUNS.pop(0).split('=', 1)[1]
+    CONDITIONS['validation'] = ('clean', *CONDITIONS['validation'])
 SNR_DB = 10.0
 RATE = bench.RATE
 
@@ -47,7 +53,7 @@ silence = bench.emotion_node_trailing_silence()
 def conditions(waveforms: list[np.ndarray],
                wanted: tuple[str, ...]) -> dict[str, list[np.ndarray | None]]:
     """Make the audio of each wanted condition as bench/noise_robustness.py does."""
-    heard = {}
+    heard = {'clean': list(waveforms)} if 'clean' in wanted else {}
     if 'vad_cut' in wanted:
         heard['vad_cut'] = [cutter.longest(bench.in_silence(w, RATE), RATE) for w in waveforms]
     if wanted == ('vad_cut',):
