@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ser_ros.core.ensemble import Model, members_of
+from ser_ros.core.features import FrontEnd
 from ser_ros.core.model import SerNet
 from ser_ros.data.corpus import Corpus
 from ser_ros.training.feature_cache import cached_features
@@ -53,16 +54,19 @@ def evaluate_checkpoint(checkpoint: Model, corpus: Corpus,
         raise ValueError('a prebuilt network can only stand for a single checkpoint')
     targets = label_ids(corpus, checkpoint.labels)[chosen]
     device = device or torch.device('cpu')
-    probabilities, first_features = [], None
+    probabilities = []
+    extracted: list[tuple[FrontEnd, np.ndarray]] = []   # members with equal front ends share
     for member in members:
         front_end = member.front_end()
-        raw = cached_features([corpus[i].path for i in chosen], front_end.with_normalizer(None),
-                              cache_dir, jobs, progress)
-        features = raw if front_end.normalizer is None else front_end.normalizer(raw)
-        first_features = features if first_features is None else first_features
+        features = next((done for earlier, done in extracted if earlier == front_end), None)
+        if features is None:
+            raw = cached_features([corpus[i].path for i in chosen],
+                                  front_end.with_normalizer(None), cache_dir, jobs, progress)
+            features = raw if front_end.normalizer is None else front_end.normalizer(raw)
+            extracted.append((front_end, features))
         network = member.build_model() if model is None else model
         logits = predict_logits(network.to(device), torch.from_numpy(features), device, bf16)
         probabilities.append(torch.softmax(logits, dim=1))
     predictions = torch.stack(probabilities).mean(dim=0).argmax(dim=1).numpy()
     report = evaluate_predictions(targets, predictions, checkpoint.labels)
-    return Evaluation(report, targets, predictions, first_features)
+    return Evaluation(report, targets, predictions, extracted[0][1])
