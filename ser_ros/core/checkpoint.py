@@ -20,7 +20,6 @@ import os
 import pickle
 import re
 import subprocess
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ import torch
 from ser_ros import __version__
 from ser_ros.core.audio import AudioConfig
 from ser_ros.core.features import FeatureConfig, FrontEnd, Normalizer
+from ser_ros.core.files import atomic_write
 from ser_ros.core.model import ModelConfig, SerNet
 
 FORMAT_NAME = 'ser_ros.checkpoint'
@@ -193,19 +193,9 @@ def _check_container(path: Path, source: str) -> None:
 
 def write_payload(payload: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write a model file atomically (temporary file + rename): readers never see half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            torch.save(dict(payload), stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    with atomic_write(path) as stream:
+        torch.save(dict(payload), stream)
+    return Path(path)
 
 
 def read_payload(path: str | os.PathLike[str]) -> Any:

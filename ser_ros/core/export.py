@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from ser_ros.core.checkpoint import FORMAT_VERSION, Checkpoint
+from ser_ros.core.files import atomic_write
 from ser_ros.core.model import fuse_for_inference
 
 METADATA_FILE = 'ser_ros.json'
@@ -81,19 +81,9 @@ def export_torchscript(checkpoint: Checkpoint, path: str | os.PathLike[str],
                                               'normalizer', 'labels', 'provenance')}
     metadata.update(format=EXPORT_FORMAT, format_version=FORMAT_VERSION,
                     trailing_silence_s=float(trailing_silence_s))
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
-    os.close(handle)
-    try:
-        with quiet_jit():
-            torch.jit.save(traced, temporary,
-                           _extra_files={METADATA_FILE: json.dumps(metadata)})
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    with atomic_write(path) as stream, quiet_jit():
+        torch.jit.save(traced, stream, _extra_files={METADATA_FILE: json.dumps(metadata)})
+    return Path(path)
 
 
 def load_torchscript(path: str | os.PathLike[str], device: str = 'cpu') -> ExportedModel:

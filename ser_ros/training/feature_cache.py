@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from ser_ros.core.audio import load_audio
 from ser_ros.core.features import FrontEnd
+from ser_ros.core.files import atomic_write
 
 
 class WaveformTransform(Protocol):
@@ -84,8 +84,6 @@ def cached_features(paths: Sequence[Path], front_end: FrontEnd, cache_dir: str |
         delayed(raw_file_features)(path, front_end, transform) for path in iterator)
     array = np.stack(rows).astype(np.float32, copy=False)
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix='.npy', delete=False) as handle:
-            np.save(handle, array)
-        os.replace(handle.name, target)
+        with atomic_write(target) as stream:
+            np.save(stream, array)
     return array

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -32,6 +30,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from ser_ros.core.files import atomic_write
 from ser_ros.training.augment import AugmentConfig, NoiseMixer, augment_batch, mix_batch
 
 if TYPE_CHECKING:   # experiment.py imports this module
@@ -153,10 +152,8 @@ def _initial_best(monitor: str) -> float:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as handle:
-        torch.save(state, handle)
-    os.replace(handle.name, path)
+    with atomic_write(path) as stream:
+        torch.save(state, stream)
 
 
 def _load_state(path: Path, settings: FitSettings) -> dict[str, Any] | None:
