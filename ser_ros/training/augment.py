@@ -61,6 +61,9 @@ class AugmentConfig:
     noise_probability: float = 0.0
     noise_snr_min_db: float = 0.0
     noise_snr_max_db: float = 30.0
+    # Feature sets NoiseMixer cannot mix into (not mel in dB): noisy recordings made per file
+    # (ser_ros.training.noisy_copies), one of which replaces a noisy example.
+    noise_copies: int = 4
     # Share of examples replaced by what vad_node cuts from the same recording.
     vad_cut_probability: float = 0.0
 
@@ -176,6 +179,10 @@ class NoiseMixer:
         self.bank = bank
         self.floor_db = float(floor_db)
 
+    def for_rows(self, index: torch.Tensor) -> NoiseMixer:
+        """Return the noise of a batch of training examples: this mixer, whichever they are."""
+        return self
+
     def __call__(self, features: torch.Tensor, config: AugmentConfig,
                  generator: torch.Generator) -> torch.Tensor:
         """Return ``features`` with noise in ``config.noise_probability`` of the examples."""
@@ -207,12 +214,43 @@ class NoiseMixer:
         return result
 
 
+class CopyNoise:
+    """Noise as noisy recordings made beforehand: normalised features (copies, N, F, T).
+
+    Row ``i`` of the copies belongs to training example ``i``; :meth:`for_rows` picks a batch's.
+    """
+
+    def __init__(self, copies: torch.Tensor) -> None:
+        if copies.dim() != 4 or len(copies) == 0:
+            raise ValueError(f'noisy copies must be (copies, N, F, T), got {tuple(copies.shape)}')
+        self.copies = copies
+
+    def for_rows(self, index: torch.Tensor) -> CopyNoise:
+        """Return the copies of the batch of training examples ``index``."""
+        return CopyNoise(self.copies[:, index])
+
+    def __call__(self, features: torch.Tensor, config: AugmentConfig,
+                 generator: torch.Generator) -> torch.Tensor:
+        """Return ``features`` with ``config.noise_probability`` of them swapped for a copy."""
+        if self.copies.shape[1:] != features.shape:
+            raise ValueError(f'noisy copies {tuple(self.copies.shape[1:])} do not match the '
+                             f'batch {tuple(features.shape)}')
+        chosen = torch.rand(len(features), generator=generator) < config.noise_probability
+        which = torch.randint(0, len(self.copies), (len(features),), generator=generator)
+        picked = self.copies[which, torch.arange(len(features))]
+        return torch.where(chosen.view(-1, 1, 1), picked, features)
+
+
+NoiseSource = NoiseMixer | CopyNoise
+
+
 def augment_batch(features: torch.Tensor, config: AugmentConfig,
-                  generator: torch.Generator, noise: NoiseMixer | None = None,
+                  generator: torch.Generator, noise: NoiseSource | None = None,
                   cuts: torch.Tensor | None = None) -> torch.Tensor:
     """Return a perturbed copy of a (B, F, T) batch; the input is left unchanged.
 
-    Noise (``config.noise_probability``) needs ``noise``, the mixer of the run's front end;
+    Noise (``config.noise_probability``) needs ``noise``: the run's mixer, or the batch's
+    noisy copies (``CopyNoise.for_rows``);
     VAD cuts (``config.vad_cut_probability``) need ``cuts``, the batch's recordings as
     vad_node cuts them (normalised features of the same shape).
     """
@@ -226,7 +264,8 @@ def augment_batch(features: torch.Tensor, config: AugmentConfig,
         features = torch.where(chosen.view(-1, 1, 1), cuts, features)
     if config.noise_probability:
         if noise is None:
-            raise ValueError('training.augment.noise_probability needs a NoiseMixer')
+            raise ValueError('training.augment.noise_probability needs a NoiseMixer or '
+                             'noisy copies')
         features = noise(features, config, generator)
     batch, num_features, num_frames = features.shape
     result = (_warp_frequency(features, config.freq_warp, generator) if config.freq_warp

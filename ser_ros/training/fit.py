@@ -31,7 +31,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ser_ros.core.files import atomic_write
-from ser_ros.training.augment import AugmentConfig, NoiseMixer, augment_batch, mix_batch
+from ser_ros.training.augment import AugmentConfig, NoiseSource, augment_batch, mix_batch
 
 if TYPE_CHECKING:   # experiment.py imports this module
     from ser_ros.training.experiment import TrainingSection
@@ -205,10 +205,11 @@ def _scheduler(optimizer: torch.optim.Optimizer, settings: FitSettings) -> Any:
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         validation: tuple[torch.Tensor, torch.Tensor], settings: FitSettings,
         state_path: Path | None = None, progress: bool = True,
-        noise: NoiseMixer | None = None, train_cuts: torch.Tensor | None = None) -> FitResult:
+        noise: NoiseSource | None = None, train_cuts: torch.Tensor | None = None) -> FitResult:
     """Train until patience runs out or max_epochs; restore the best validation weights.
 
-    ``noise`` mixes noise into training examples (``settings.augment.noise_probability``);
+    ``noise`` puts noise into training examples (``settings.augment.noise_probability``): a
+    mixer, or noisy copies aligned with ``train``;
     ``train_cuts`` are the training examples as vad_node cuts them, aligned with ``train``
     (``settings.augment.vad_cut_probability``).
     """
@@ -267,7 +268,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                        disable=None if progress else True)
         for start in batches:
             index = order[start:start + settings.batch_size]
-            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator, noise,
+            batch_x = augment_batch(train_x[index], settings.augment, epoch_generator,
+                                    None if noise is None else noise.for_rows(index),
                                     None if train_cuts is None else train_cuts[index])
             batch_y = train_y[index]
             batch_x, partner_y, weight = mix_batch(batch_x, batch_y, settings.mixup_alpha,

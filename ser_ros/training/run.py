@@ -31,11 +31,18 @@ from ser_ros.core.threads import limit_cpu_threads
 from ser_ros.data.corpus import Corpus
 from ser_ros.data.registry import load_corpus
 from ser_ros.data.splits import Split, make_split
-from ser_ros.training.augment import AugmentConfig, NoiseMixer, noise_bank
+from ser_ros.training.augment import (
+    AugmentConfig,
+    CopyNoise,
+    NoiseMixer,
+    NoiseSource,
+    noise_bank,
+)
 from ser_ros.training.experiment import Experiment
 from ser_ros.training.feature_cache import cached_features
 from ser_ros.training.fit import FitResult, FitSettings, fit, predict_logits
 from ser_ros.training.metrics import EvaluationReport, evaluate_predictions
+from ser_ros.training.noisy_copies import noisy_copies
 from ser_ros.training.plots import plot_tsne_pair
 from ser_ros.training.report import write_json, write_report
 from ser_ros.training.vad_cuts import VadCutter, emotion_node_trailing_silence, vad_node_config
@@ -44,6 +51,9 @@ MODEL_FILE = 'model.pt'
 STATE_FILE = 'train_state.pt'
 # The segmenter settings a run's VAD-cut training examples were cut with.
 VAD_CUTS_FILE = 'vad_cuts.json'
+# The noisy copies of a run whose features NoiseMixer cannot mix noise into.
+NOISY_COPIES_FILE = 'noisy_copies.json'
+NOISY_COPIES_KEY = 'noisy_copies'
 # t-SNE of 1,440 x 80,128 input values takes minutes; a stratified sample shows the same.
 TSNE_MAX_POINTS = 400
 # Training utterances whose spectrograms make the babble noise (see NoiseMixer).
@@ -121,21 +131,22 @@ def _embeddings(model: SerNet, features: torch.Tensor, device: torch.device,
     return torch.cat(outputs).numpy()
 
 
+def _mixes_in_features(front_end: FrontEnd) -> bool:
+    """Whether NoiseMixer can add noise to these features (mel in dB under the loudest bin)."""
+    features = front_end.features
+    return features.kind == 'mel' and features.db_reference == 'max' and features.top_db is not None
+
+
 def _noise_mixer(front_end: FrontEnd, normalizer: Normalizer, train_raw: np.ndarray,
                  seed: int) -> NoiseMixer:
-    """Build the training noise of this front end: white, pink, babble of training speech."""
-    features = front_end.features
-    if features.kind != 'mel' or features.db_reference != 'max' or features.top_db is None:
-        raise ValueError(f'training.augment.noise_probability needs a mel feature set in dB '
-                         f'under the loudest bin with a floor (like mel128), not '
-                         f'{features.name!r}')
+    """Build the training noise of a mel front end: white, pink, babble of training speech."""
     rng = np.random.default_rng(seed)
     talkers = train_raw[np.sort(rng.choice(len(train_raw), min(BABBLE_SOURCES, len(train_raw)),
                                            replace=False))]
     rate = front_end.audio.sample_rate
     bank = noise_bank(lambda waveform: front_end.raw_features(waveform, rate),
                       front_end.audio.num_samples, talkers, rng)
-    return NoiseMixer(normalizer.mean, normalizer.std, bank, features.top_db)
+    return NoiseMixer(normalizer.mean, normalizer.std, bank, front_end.features.top_db)
 
 
 def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
@@ -171,13 +182,29 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
         tqdm.write(f'{model.describe()}\n{corpus.name}: train {len(split.train)}, validation '
                    f'{len(split.validation)}, test {len(split.test)} ({split.protocol} '
                    f'protocol); {hardware_description(device)}, bf16 {bf16}')
+    augment = AugmentConfig.from_dict(settings.augment)
     cutter = (VadCutter(vad_node_config(), emotion_node_trailing_silence())
-              if AugmentConfig.from_dict(settings.augment).vad_cut_probability else None)
+              if augment.vad_cut_probability else None)
+    train_paths = [corpus.paths[index] for index in split.train]
+    copies = (noisy_copies(train_paths, augment.noise_copies, settings.seed,
+                           augment.noise_snr_min_db, augment.noise_snr_max_db,
+                           front_end.audio.sample_rate)
+              if augment.noise_probability and not _mixes_in_features(front_end) else [])
+    inputs = dict(cutter.describe()) if cutter else {}
+    if copies:
+        inputs[NOISY_COPIES_KEY] = [copy.describe() for copy in copies]
     fit_settings = FitSettings.from_training(
-        settings, device=device, bf16=bf16,
-        fingerprint=experiment.fingerprint(cutter.describe() if cutter else None))
-    noise = (_noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
-             if fit_settings.augment.noise_probability else None)
+        settings, device=device, bf16=bf16, fingerprint=experiment.fingerprint(inputs or None))
+    noise: NoiseSource | None = None
+    if augment.noise_probability and not copies:
+        noise = _noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
+    if copies:
+        write_json({NOISY_COPIES_KEY: inputs[NOISY_COPIES_KEY]}, run_dir / NOISY_COPIES_FILE)
+        noise = CopyNoise(torch.stack([
+            torch.from_numpy(normalizer(cached_features(
+                train_paths, front_end, experiment.output.cache_dir, jobs, progress,
+                transform=copy)))
+            for copy in copies]))
     train_cuts = None
     if cutter is not None:
         # Every file's cut is cached (not only this split's): one cache serves all folds.

@@ -15,21 +15,12 @@ from ser_ros.training.experiment import load_experiment
 from ser_ros.training.model_card import main as model_card_main
 
 REPO = Path(__file__).resolve().parents[2]
-ACTORS = ('Actor_01', 'Actor_02')
 TINY = [
     'audio.duration_s=1.0',
     'model.conv_blocks=1', 'model.filters=[8]', 'model.window_frames=32',
     'model.window_hop=16', 'model.shared_blocks=1', 'model.lstm_units=8',
     'model.attention_units=8', 'training.batch_size=16', 'training.threads=1',
 ]
-
-
-@pytest.fixture(scope='module')
-def small_corpus(ravdess_dir, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp('ravdess-small')
-    for actor in ACTORS:
-        (root / actor).symlink_to(ravdess_dir / actor, target_is_directory=True)
-    return root
 
 
 def _args(root: Path, run_dir: Path, cache: Path, *extra: str) -> list[str]:
