@@ -49,8 +49,13 @@ class NoisyCopy:
     name = 'noisy'
 
     def __call__(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-        """Return the recording with noise over its whole length, and its rate."""
+        """Return the recording with noise over its whole length, and its rate.
+
+        A silent recording comes back as it is: without speech there is no SNR to set.
+        """
         samples = np.asarray(waveform, dtype=np.float32)
+        if not np.any(samples):
+            return samples, sample_rate
         rng = np.random.default_rng([self.seed, self.copy, zlib.crc32(samples.tobytes())])
         kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
         snr_db = float(rng.uniform(self.snr_min_db, self.snr_max_db))
@@ -67,12 +72,19 @@ class NoisyCopy:
 
 
 def babble_speech(paths: Sequence[Path], sample_rate: int) -> np.ndarray:
-    """Return the speech of ``paths`` end to end (silent margins trimmed): the babble's voices."""
+    """Return the speech of ``paths`` end to end (silent margins trimmed): the babble's voices.
+
+    Silent recordings add nothing; all of them silent is an error.
+    """
     parts = []
     for path in paths:
         samples = load_audio(path, sample_rate)
-        first, last = speech_bounds(samples, sample_rate, SPEECH_TRIM_DB)
-        parts.append(samples[first:last])
+        if np.any(samples):
+            first, last = speech_bounds(samples, sample_rate, SPEECH_TRIM_DB)
+            parts.append(samples[first:last])
+    if not parts:
+        raise ValueError(f'no speech for babble noise in {len(paths)} training recordings '
+                         f'(all silent)')
     return np.concatenate(parts)
 
 

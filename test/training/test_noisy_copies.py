@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 
 from ser_ros.cli.train import main as train_main
@@ -57,6 +58,19 @@ def test_copies_are_reproducible_and_differ_from_each_other(recordings: list[np.
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other) and not np.allclose(first, reseeded)
     assert copy_maker(recordings, copy=1).describe() != copy_maker(recordings).describe()
+
+
+def test_a_silent_recording_is_left_silent(recordings: list[np.ndarray]) -> None:
+    silence = np.zeros(RATE, dtype=np.float32)
+    heard, rate = copy_maker(recordings)(silence, RATE)
+    assert rate == RATE and not np.any(heard)
+
+
+def test_babble_needs_some_speech(tmp_path: Path) -> None:
+    silent = tmp_path / 'silent.wav'
+    soundfile.write(silent, np.zeros(RATE, dtype=np.float32), RATE)
+    with pytest.raises(ValueError, match='all silent'):
+        noisy_copies([silent], 1, 0, 0.0, 30.0, RATE)
 
 
 def test_babble_is_made_of_training_recordings_only(ravdess_files: list[Path]) -> None:
