@@ -196,8 +196,6 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
     fit_settings = FitSettings.from_training(
         settings, device=device, bf16=bf16, fingerprint=experiment.fingerprint(inputs or None))
     noise: NoiseSource | None = None
-    if augment.noise_probability and not copies:
-        noise = _noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
     if copies:
         write_json({NOISY_COPIES_KEY: inputs[NOISY_COPIES_KEY]}, run_dir / NOISY_COPIES_FILE)
         noise = CopyNoise(torch.stack([
@@ -205,6 +203,8 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
                 train_paths, front_end, experiment.output.cache_dir, jobs, progress,
                 transform=copy)))
             for copy in copies]))
+    elif augment.noise_probability:
+        noise = _noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
     train_cuts = None
     if cutter is not None:
         # Every file's cut is cached (not only this split's): one cache serves all folds.
