@@ -22,10 +22,8 @@ import numpy as np
 
 from ser_ros.core.audio import load_audio
 from ser_ros.core.mixing import NOISE_KINDS, add_noise, speech_bounds
+from ser_ros.training.augment import SPEECH_RANGE_DB
 
-# Frames within this many dB of a recording's loudest count as its speech (the SNR's reference,
-# as bench/noise_robustness.py measures it).
-SPEECH_TRIM_DB = 35.0
 # Training recordings whose speech, end to end, the babble is made of.
 BABBLE_RECORDINGS = 12
 SEED_RANGE = 2**31
@@ -59,7 +57,7 @@ class NoisyCopy:
         rng = np.random.default_rng([self.seed, self.copy, zlib.crc32(samples.tobytes())])
         kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
         snr_db = float(rng.uniform(self.snr_min_db, self.snr_max_db))
-        spans = [speech_bounds(samples, sample_rate, SPEECH_TRIM_DB)]
+        spans = [speech_bounds(samples, sample_rate, SPEECH_RANGE_DB)]
         noisy = add_noise(samples, spans, snr_db, kind, seed=int(rng.integers(SEED_RANGE)),
                           talkers=self.babble)
         return noisy, sample_rate
@@ -67,7 +65,7 @@ class NoisyCopy:
     def describe(self) -> dict[str, Any]:
         """Everything the copy depends on (part of the feature cache key and run fingerprint)."""
         return {'copy': self.copy, 'seed': self.seed, 'snr_db': [self.snr_min_db, self.snr_max_db],
-                'kinds': list(NOISE_KINDS), 'speech_trim_db': SPEECH_TRIM_DB,
+                'kinds': list(NOISE_KINDS), 'speech_trim_db': SPEECH_RANGE_DB,
                 'babble_sources': list(self.babble_sources)}
 
 
@@ -80,7 +78,7 @@ def babble_speech(paths: Sequence[Path], sample_rate: int) -> np.ndarray:
     for path in paths:
         samples = load_audio(path, sample_rate)
         if np.any(samples):
-            first, last = speech_bounds(samples, sample_rate, SPEECH_TRIM_DB)
+            first, last = speech_bounds(samples, sample_rate, SPEECH_RANGE_DB)
             parts.append(samples[first:last])
     if not parts:
         raise ValueError(f'no speech for babble noise in {len(paths)} training recordings '

@@ -14,8 +14,8 @@ from ser_ros.cli.train import main as train_main
 from ser_ros.core.audio import load_audio
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.core.mixing import speech_bounds
-from ser_ros.training.augment import AugmentConfig, CopyNoise
-from ser_ros.training.noisy_copies import SPEECH_TRIM_DB, NoisyCopy, noisy_copies
+from ser_ros.training.augment import SPEECH_RANGE_DB, AugmentConfig, CopyNoise
+from ser_ros.training.noisy_copies import NoisyCopy, noisy_copies
 
 from .test_run import _args
 
@@ -43,7 +43,7 @@ def test_a_copy_has_the_asked_snr_over_the_speech(recordings: list[np.ndarray]) 
     # add_noise may scale the sum down to avoid clipping: undo that before measuring.
     scale = float(np.dot(noisy, clean) / np.dot(clean, clean))
     noise = noisy / scale - clean
-    first, last = speech_bounds(clean, RATE, SPEECH_TRIM_DB)
+    first, last = speech_bounds(clean, RATE, SPEECH_RANGE_DB)
     speech_power = np.mean(clean[first:last].astype(np.float64) ** 2)
     measured = 10 * np.log10(speech_power / np.mean(noise.astype(np.float64) ** 2))
     assert measured == pytest.approx(SNR_DB, abs=0.5)
