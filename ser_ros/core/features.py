@@ -12,6 +12,10 @@ Two presets reproduce the paper (see /work/shared/docs/paper-reference-notes.md)
   computes 7; ``contrast_bands_kept`` can widen that. Table I prints hop 5120 for the centroid,
   a typo: the 157-frame matrix needs every row at hop 512.
 
+Beyond the paper, a ``speech_encoder`` set gives the frames of a frozen pretrained encoder
+(:mod:`ser_ros.core.speech_encoder`): ``whisper_tiny_en``, Whisper tiny.en's last layer, 384 x
+250 for 5 s. Its STFT, mel and dB fields hold Whisper's own log-mel settings.
+
 Every librosa parameter that shapes the numbers is a field of :class:`FeatureConfig`, so a
 checkpoint pins its features even if librosa's defaults change (librosa < 0.10 padded STFT
 frames by reflection; we pad with zeros, librosa's current default, matching the zero padding
@@ -32,6 +36,7 @@ from typing import Any
 import librosa
 import numpy as np
 
+from ser_ros.core import speech_encoder
 from ser_ros.core.audio import (
     AudioConfig,
     fix_length,
@@ -41,7 +46,7 @@ from ser_ros.core.audio import (
 )
 
 FEATURE_VERSION = 1
-FEATURE_KINDS = ('mel', 'spectral_set')
+FEATURE_KINDS = ('mel', 'spectral_set', 'speech_encoder')
 # Feature groups of the spectral set, in row order; each can be excluded (the paper's Table II).
 SPECTRAL_FEATURE_GROUPS = (
     'spectral_centroid',
@@ -71,7 +76,9 @@ class FeatureConfig:
     """A named, versioned feature set: what :func:`extract_features` computes.
 
     ``kind`` ``'mel'`` uses the STFT, mel and dB fields; ``'spectral_set'`` uses them all (the
-    mel and dB fields shape the MFCCs). ``db_reference`` ``'max'`` sets 0 dB at the utterance's
+    mel and dB fields shape the MFCCs); ``'speech_encoder'`` is named after a registered
+    encoder (``speech_encoder.SPEECH_ENCODERS``) and its STFT, mel and dB fields are the
+    encoder's log-mel input. ``db_reference`` ``'max'`` sets 0 dB at the utterance's
     loudest bin, ``'unit'`` at power 1.0 (librosa's MFCC default). ``excluded`` names
     ``SPECTRAL_FEATURE_GROUPS`` left out (spectral set only). Use :func:`feature_preset` rather
     than building one by hand.
@@ -128,6 +135,10 @@ class FeatureConfig:
         if not isinstance(self.center, bool):
             raise ValueError(f'FeatureConfig.center must be true or false, got {self.center!r}')
         self._check_values()
+        if self.kind == 'speech_encoder':
+            speech_encoder.encoder_spec(self.name)
+            if self.top_db is None:
+                raise ValueError(f'FeatureConfig {self.name!r}: a speech encoder needs top_db')
         object.__setattr__(self, 'excluded', self._canonical_exclusions())
 
     def _check_values(self) -> None:
@@ -188,16 +199,18 @@ class FeatureConfig:
     @property
     def groups(self) -> tuple[str, ...]:
         """Feature groups present in the output, in row order (``('mel',)`` for a mel set)."""
-        if self.kind == 'mel':
-            return ('mel',)
+        if self.kind != 'spectral_set':
+            return (self.kind,)
         return tuple(group for group in SPECTRAL_FEATURE_GROUPS if group not in self.excluded)
 
     def group_rows(self, group: str) -> int:
         """Rows that ``group`` contributes to the output (even if it is excluded)."""
         rows = {'mel': self.n_mels, 'spectral_contrast': self.contrast_bands_kept,
                 'mfcc': self.n_mfcc, 'mfcc_delta': self.n_mfcc}
+        if self.kind == 'speech_encoder' and group == 'speech_encoder':
+            return speech_encoder.encoder_spec(self.name).dims
         if group not in SPECTRAL_FEATURE_GROUPS and group != 'mel':
-            raise ValueError(f'unknown feature group {group!r}; valid: mel, '
+            raise ValueError(f'unknown feature group {group!r}; valid: mel, speech_encoder, '
                              f'{", ".join(SPECTRAL_FEATURE_GROUPS)}')
         return rows.get(group, 1)
 
@@ -217,6 +230,8 @@ class FeatureConfig:
 
     def num_frames(self, num_samples: int) -> int:
         """Frames :func:`extract_features` gives for ``num_samples`` samples."""
+        if self.kind == 'speech_encoder':
+            return speech_encoder.encoder_frames(num_samples, self.hop_length)
         if self.center:
             return 1 + num_samples // self.hop_length
         if num_samples < self.n_fft:
@@ -257,11 +272,19 @@ FEATURE_PRESETS: Mapping[str, FeatureConfig] = MappingProxyType({
         window='hann', n_mels=128, fmin=0.0, fmax=None, db_reference='unit', top_db=80.0,
         n_mfcc=20, delta_width=9, delta_order=1, delta_mode='interp',
     ),
+    # Whisper's log-mel: 25 ms Hann windows every 10 ms, reflect padding, 80 bands up to 8 kHz,
+    # 80 dB under the loudest bin.
+    'whisper_tiny_en': FeatureConfig(
+        name='whisper_tiny_en', kind='speech_encoder', n_fft=400, win_length=400,
+        hop_length=160, window='hann', stft_pad_mode='reflect', n_mels=80, fmin=0.0, fmax=None,
+        db_reference='max', top_db=80.0,
+    ),
 })
 
 
 def feature_preset(name: str, exclude: Sequence[str] = ()) -> FeatureConfig:
-    """Return the named preset (``mel128``, ``iemocap``), optionally without some groups.
+    """Return the named preset (``mel128``, ``iemocap``, ``whisper_tiny_en``), optionally
+    without some groups (spectral sets only).
 
     ``exclude`` takes names from ``SPECTRAL_FEATURE_GROUPS`` (a single name may be passed as a
     string), e.g. ``feature_preset('iemocap', exclude=['rms'])`` for Table II.
@@ -360,6 +383,15 @@ def _silent_leading_frames(y: np.ndarray, config: FeatureConfig) -> int:
     return max(0, min(first - config.n_fft // 2, y.shape[0] - config.n_fft) // config.hop_length)
 
 
+def _encoder_features(y: np.ndarray, config: FeatureConfig, sample_rate: int) -> np.ndarray:
+    """Frames of the pretrained encoder that ``config`` names, over its own log-mel input."""
+    log_mel = speech_encoder.whisper_log_mel(
+        y, sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+        hop_length=config.hop_length, window=config.window, pad_mode=config.stft_pad_mode,
+        n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, top_db=config.top_db)
+    return speech_encoder.encode(config.name, log_mel)
+
+
 def extract_features(waveform: np.ndarray, config: FeatureConfig,
                      sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Compute the feature matrix, float32 of shape ``(config.num_features, num_frames)``.
@@ -379,6 +411,8 @@ def extract_features(waveform: np.ndarray, config: FeatureConfig,
     if 'mfcc_delta' in config.groups and frames < config.delta_width:
         raise ValueError(f'{frames} frames are too few for MFCC deltas of width '
                          f'{config.delta_width}; give more audio')
+    if config.kind == 'speech_encoder':
+        return _encoder_features(y, config, sample_rate)
     silent = _silent_leading_frames(y, config)
     spectrum = np.abs(librosa.stft(
         y[silent * config.hop_length:], n_fft=config.n_fft, hop_length=config.hop_length,

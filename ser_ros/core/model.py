@@ -10,6 +10,10 @@ the paper's Table IV share one class:
   the sequence of window embeddings; last state -> FC.
 - ``full``: as ``conv_blstm`` plus attention (the proposed model).
 
+Beyond the paper, ``pooled`` is the head for a pretrained encoder's frames
+(:mod:`ser_ros.core.speech_encoder`): the mean and standard deviation of each feature row over
+the frames -> dropout -> FC, a linear classifier on what the encoder already learnt.
+
 Where the paper's text and its reference code disagree we follow the code, whose numbers the
 paper reports (see docs and /work/shared/docs/paper-reference-notes.md): ELU activation, pools
 2x2, 4x4, 4x4, 4x4, attention scores without biases scaled by 1/sqrt(attention_units).
@@ -28,7 +32,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-VARIANTS = ('blstm', 'blstm_attention', 'conv_blstm', 'full')
+PAPER_VARIANTS = ('blstm', 'blstm_attention', 'conv_blstm', 'full')
+VARIANTS = (*PAPER_VARIANTS, 'pooled')
 CONV_VARIANTS = frozenset({'conv_blstm', 'full'})
 ATTENTION_VARIANTS = frozenset({'blstm_attention', 'full'})
 ACTIVATIONS = {'elu': nn.ELU, 'relu': nn.ReLU}
@@ -147,6 +152,11 @@ class ModelConfig:
         return self.variant in ATTENTION_VARIANTS
 
     @property
+    def uses_blstm(self) -> bool:
+        """Whether the variant has the BLSTM (all but ``pooled``)."""
+        return self.variant != 'pooled'
+
+    @property
     def num_windows(self) -> int:
         """Length of the sequence the BLSTM sees: windows (conv variants) or frames."""
         if not self.uses_conv:
@@ -156,6 +166,8 @@ class ModelConfig:
     @property
     def embedding_size(self) -> int:
         """Size of the vector fed to the final FC layer (see :meth:`SerNet.embed`)."""
+        if not self.uses_blstm:
+            return 2 * self.num_features
         last_state = BIDIRECTIONAL * self.lstm_units
         return 2 * last_state if self.uses_attention else last_state
 
@@ -411,6 +423,15 @@ class BahdanauAttention(nn.Module):
         return context, weights
 
 
+class StatisticsPooling(nn.Module):
+    """(B, F, T) -> (B, 2F): each row's mean and standard deviation over the frames."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean and (population) standard deviation, concatenated."""
+        std, mean = torch.std_mean(x, dim=2, correction=0)
+        return torch.cat((mean, std), dim=1)
+
+
 class SerNet(nn.Module):
     """CNN + BLSTM + attention speech-emotion classifier; ``forward`` returns logits."""
 
@@ -421,8 +442,10 @@ class SerNet(nn.Module):
         self.num_frames = config.num_frames
         self.encoder = WindowEncoder(config) if config.uses_conv else None
         lstm_input = config.filters[-1] if config.uses_conv else config.num_features
-        self.blstm = nn.LSTM(lstm_input, config.lstm_units, batch_first=True,
-                             bidirectional=True)
+        self.blstm = (nn.LSTM(lstm_input, config.lstm_units, batch_first=True,
+                              bidirectional=True) if config.uses_blstm else None)
+        self.pooling = None if config.uses_blstm else nn.Sequential(
+            StatisticsPooling(), MaskBitsDropout(config.dropout))
         state_size = BIDIRECTIONAL * config.lstm_units
         self.attention = (BahdanauAttention(state_size, config.attention_units)
                           if config.uses_attention else None)
@@ -440,6 +463,8 @@ class SerNet(nn.Module):
         """Return the classifier input (B, embedding_size) and attention weights (or None)."""
         if not torch.jit.is_tracing():   # a traced graph keeps no Python checks anyway
             self._check_input(x)
+        if self.pooling is not None:
+            return self.pooling(x), None
         sequence = self.encoder(x, padding) if self.encoder is not None else x.transpose(1, 2)
         # Zero initial states made from the input: nn.LSTM's own are traced as constants on
         # the tracing device, and a TorchScript export traced on the CPU failed on a GPU.

@@ -30,6 +30,8 @@ BATCH = 2
 
 def expected_parameters(config: ModelConfig) -> int:
     """Trainable parameters computed from the architecture description, layer by layer."""
+    if not config.uses_blstm:   # pooled: the FC on each row's mean and std only
+        return 2 * config.num_features * config.num_classes + config.num_classes
     total = 0
     lstm_input = config.num_features
     if config.uses_conv:

