@@ -283,11 +283,11 @@ FEATURE_PRESETS: Mapping[str, FeatureConfig] = MappingProxyType({
 
 
 def feature_preset(name: str, exclude: Sequence[str] = ()) -> FeatureConfig:
-    """Return the named preset (``mel128``, ``iemocap``, ``whisper_tiny_en``), optionally
-    without some groups (spectral sets only).
+    """Return the named preset (``mel128``, ``iemocap``, ``whisper_tiny_en``).
 
-    ``exclude`` takes names from ``SPECTRAL_FEATURE_GROUPS`` (a single name may be passed as a
-    string), e.g. ``feature_preset('iemocap', exclude=['rms'])`` for Table II.
+    A spectral set can leave groups out: ``exclude`` takes names from
+    ``SPECTRAL_FEATURE_GROUPS`` (a single name may be passed as a string), e.g.
+    ``feature_preset('iemocap', exclude=['rms'])`` for Table II.
     """
     if name not in FEATURE_PRESETS:
         raise ValueError(f'unknown feature preset {name!r}; presets: {", ".join(FEATURE_PRESETS)}')

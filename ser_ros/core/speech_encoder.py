@@ -63,14 +63,14 @@ SPEECH_ENCODERS: MappingProxyType[str, SpeechEncoderSpec] = MappingProxyType({
 
 
 def encoder_spec(name: str) -> SpeechEncoderSpec:
-    """The registered encoder of feature preset ``name``, or ValueError listing the known ones."""
+    """Return the registered encoder of feature preset ``name`` (ValueError if unknown)."""
     if name not in SPEECH_ENCODERS:
         raise ValueError(f'unknown speech encoder {name!r}; known: {", ".join(SPEECH_ENCODERS)}')
     return SPEECH_ENCODERS[name]
 
 
 def encoder_frames(num_samples: int, hop_length: int) -> int:
-    """Encoder frames for ``num_samples`` samples (Whisper drops the last centred STFT frame)."""
+    """Count encoder frames for ``num_samples`` samples (Whisper drops the last STFT frame)."""
     return -(-(num_samples // hop_length) // WHISPER_TIME_STRIDE)
 
 
@@ -92,7 +92,7 @@ def whisper_log_mel(waveform: np.ndarray, sample_rate: int, *, n_fft: int, win_l
 
 
 def installed_model_dir(spec: SpeechEncoderSpec) -> Path:
-    """The encoder's model folder, checked against the pinned weights package version."""
+    """Return the encoder's model folder, checked against the pinned weights version."""
     try:
         installed = importlib.metadata.version(spec.distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -109,7 +109,7 @@ def installed_model_dir(spec: SpeechEncoderSpec) -> Path:
 
 @functools.lru_cache(maxsize=2)
 def load_encoder(name: str) -> Any:
-    """The CTranslate2 Whisper model of ``name``, loaded once per process (GPU when present)."""
+    """Load the CTranslate2 model of ``name`` once per process (on the GPU when present)."""
     import ctranslate2  # noqa: PLC0415  (only feature sets with an encoder need it)
 
     spec = encoder_spec(name)
@@ -120,7 +120,7 @@ def load_encoder(name: str) -> Any:
 
 
 def encode(name: str, log_mel: np.ndarray) -> np.ndarray:
-    """Encoder frames ``(dims, frames)`` of a log-mel matrix from :func:`whisper_log_mel`."""
+    """Return the encoder frames ``(dims, frames)`` of a :func:`whisper_log_mel` matrix."""
     import ctranslate2  # noqa: PLC0415
 
     spec = encoder_spec(name)

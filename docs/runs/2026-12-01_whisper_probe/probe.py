@@ -74,9 +74,11 @@ class WhisperCache(peers.FeatureCache):
 
     @property
     def names(self) -> list[str]:
+        """Feature names: mean and std of each encoder row."""
         return [f'{stat}{i}' for stat in ('mean', 'std') for i in range(384)]
 
     def get(self, indices: np.ndarray) -> np.ndarray:
+        """Feature matrix (rows in ``indices`` order), extracting what is not cached yet."""
         for index in indices.tolist():
             if index not in self.features:
                 waveform = load_audio(self.corpus[index].path, SAMPLE_RATE)
@@ -95,6 +97,7 @@ class WhisperCache(peers.FeatureCache):
 
 
 def main() -> int:
+    """Run the probe on the paper split and the speaker folds; print JSON and a table."""
     settings = peers.protocol_settings()
     corpus = load_corpus('ravdess', peers.DEFAULT_DATA, settings['classes'])
     cache = WhisperCache(corpus)
