@@ -45,6 +45,7 @@ IMPORT_TO_ROSDEP = {
     'tqdm': 'python3-tqdm',
     'joblib': 'python3-joblib',
     'threadpoolctl': 'python3-threadpoolctl-pip',
+    'ctranslate2': 'python3-ctranslate2-pip',
 }
 
 # Non-ROS keys package.xml may take from the ROS rosdep database, seen defined there for
