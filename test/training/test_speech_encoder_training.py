@@ -26,7 +26,8 @@ def test_the_whisper_recipe_trains_and_its_model_predicts(small_corpus: Path, tm
     assert train_main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     history = json.loads((run_dir / 'history.json').read_text())['history']
-    # Seven classes: chance is 1/7; the head on the encoder's frames learns well above it (0.74 here).
+    # Seven classes: chance is 1/7; the head on the encoder's frames learns well above it
+    # (0.74 here).
     assert max(record['val_accuracy'] for record in history) > 0.5, history
     assert 0.0 <= summary['wa'] <= 1.0
 
