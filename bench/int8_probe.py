@@ -1,4 +1,4 @@
-"""What int8 convolutions would buy the shipped network: time, and agreement with float32.
+"""What int8 convolutions would buy the paper's network: time, and agreement with float32.
 
 An exploration for issue 6's latency target, not a path the nodes can take (and not part of
 ``bench/run``): post-training static quantisation of the fused network's conv blocks with
@@ -34,16 +34,17 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import MS_PER_SECOND, emit, machine, percentiles, table, timed  # noqa: E402
-from make_stream import DATA_ROOT, REPO, SHIPPED_MODEL  # noqa: E402
+from make_stream import DATA_ROOT, REPO  # noqa: E402
 
 from ser_ros.core.audio import load_audio  # noqa: E402
-from ser_ros.core.checkpoint import Checkpoint  # noqa: E402
+from ser_ros.core.ensemble import Ensemble, load_model  # noqa: E402
 from ser_ros.core.model import fuse_for_inference  # noqa: E402
 from ser_ros.core.threads import limit_cpu_threads  # noqa: E402
 from ser_ros.data.labels import ravdess_label  # noqa: E402
 from ser_ros.data.ravdess import parse_ravdess_name  # noqa: E402
 
 ENGINE = 'onednn'
+PAPER_NETWORK = REPO / 'models' / 'ser_ravdess_7class_ensemble.pt'
 CALIBRATION_FILES = 128
 QUICK_FILES = 16          # --quick: calibration and test files each, and timed calls
 BATCH = 16
@@ -131,7 +132,10 @@ def network_ms(model: nn.Module, features: np.ndarray, bf16: bool,
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure each variant; print a table on stderr and one JSON object on stdout."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--model', type=Path, default=SHIPPED_MODEL)
+    parser.add_argument('--model', type=Path, default=PAPER_NETWORK,
+                        help="checkpoint of the paper's network, or an ensemble whose first "
+                             'member is one (default: the shipped ensemble, whose first member '
+                             'is the default model until 2026-12-01)')
     parser.add_argument('--split', type=Path,
                         default=REPO / 'models' / 'ser_ravdess_7class_split.json',
                         help='split JSON of the model (validation_files, test_files)')
@@ -149,7 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.backends.quantized.engine = ENGINE
     limit_cpu_threads(1)
     split = json.loads(arguments.split.read_text(encoding='utf-8'))
-    checkpoint = Checkpoint.load(arguments.model)
+    loaded = load_model(arguments.model)
+    checkpoint = loaded.members[0] if isinstance(loaded, Ensemble) else loaded
+    if not checkpoint.build_model().config.uses_conv:
+        print(f'int8_probe: {arguments.model} has no conv blocks to quantise; give the paper\'s '
+              'network (--model)', file=sys.stderr)
+        return 2
     front_end, labels = checkpoint.front_end(), list(checkpoint.labels)
     rate = front_end.audio.sample_rate
     count = QUICK_FILES if arguments.quick else None

@@ -1,4 +1,4 @@
-"""bench/int8_probe.py still runs on the shipped model and real speech: --quick, JSON checked."""
+"""bench/int8_probe.py still runs on the paper's shipped network and real speech: --quick, JSON."""
 
 from __future__ import annotations
 

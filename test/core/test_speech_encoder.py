@@ -82,9 +82,11 @@ def test_weights_are_pinned() -> None:
         speech_encoder.installed_model_dir(missing)
 
 
-def test_unknown_encoder_is_refused_and_a_front_end_round_trips() -> None:
+def test_unknown_encoder_or_input_is_refused_and_a_front_end_round_trips() -> None:
     with pytest.raises(ValueError, match='unknown speech encoder'):
         FeatureConfig(name='wavlm_huge', kind='speech_encoder')
+    with pytest.raises(ValueError, match='takes 80 log-mel bands'):
+        dataclasses.replace(WHISPER, n_mels=128)
     front_end = FrontEnd(AudioConfig(), WHISPER)
     assert FrontEnd.from_dict(front_end.to_dict()) == front_end
 
