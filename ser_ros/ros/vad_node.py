@@ -82,7 +82,7 @@ class PublishedUtterance:
     ``end_ns`` is the audio time of its end as emotion_node computes it from the message
     (start stamp plus sample count), so records join on it; ``decision_delay_s`` is the stream
     time from the end of its last voiced frame to the decision (hangover); ``published`` is
-    time.monotonic() right after publish().
+    time.monotonic() right before publish().
     """
 
     end_ns: int
@@ -352,12 +352,15 @@ class VadNode(Node):
             message.header.stamp = to_stamp(utterance.start_time)
             message.header.frame_id = self._frame_id
             message.audio.data = encode_s16le(utterance.samples)
+            # Stamped before publish(): in one process a subscriber's thread can take the
+            # message before publish() returns here.
+            published = time.monotonic()
             self.utterance_publisher.publish(message)
             start_ns = message.header.stamp.sec * NS_PER_S + message.header.stamp.nanosec
             self.published.append(PublishedUtterance(
                 start_ns + round(len(utterance.samples) * NS_PER_S / utterance.sample_rate),
                 utterance.duration, utterance.decided_time - utterance.end_time,
-                time.monotonic(), utterance.split))
+                published, utterance.split))
             self.counters['utterances_published'] += 1
             self.last_utterance = utterance
             self.last_latency_s = (self.get_clock().now().nanoseconds / NS_PER_S
