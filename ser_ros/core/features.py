@@ -388,10 +388,11 @@ def _silent_leading_frames(y: np.ndarray, config: FeatureConfig) -> int:
 
 def _encoder_features(y: np.ndarray, config: FeatureConfig, sample_rate: int) -> np.ndarray:
     """Frames of the pretrained encoder that ``config`` names, over its own log-mel input."""
+    basis = _mel_basis(sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
     log_mel = speech_encoder.whisper_log_mel(
-        y, sample_rate, n_fft=config.n_fft, win_length=config.win_length,
+        y, sample_rate, basis, n_fft=config.n_fft, win_length=config.win_length,
         hop_length=config.hop_length, window=config.window, pad_mode=config.stft_pad_mode,
-        n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, top_db=config.top_db)
+        top_db=config.top_db)
     return speech_encoder.encode(config.name, log_mel)
 
 

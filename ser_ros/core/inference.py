@@ -114,7 +114,9 @@ class EmotionRecognizer:
                 f'front end gives features {front_end.feature_shape}, the model expects '
                 f'{(model.config.num_features, model.config.num_frames)}'
             )
-        column = front_end.padding_column() if skip_padding else None
+        # Only the conv blocks can skip padding; the probe costs one extraction at start-up.
+        column = (front_end.padding_column() if skip_padding and model.config.uses_conv
+                  else None)
         self._padding: PaddingResponse | None = None
         if column is not None:
             with torch.inference_mode(), self._autocast():

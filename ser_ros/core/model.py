@@ -32,8 +32,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-PAPER_VARIANTS = ('blstm', 'blstm_attention', 'conv_blstm', 'full')
-VARIANTS = (*PAPER_VARIANTS, 'pooled')
+# The paper's four (Table IV), then the head for a pretrained encoder's frames.
+VARIANTS = ('blstm', 'blstm_attention', 'conv_blstm', 'full', 'pooled')
 CONV_VARIANTS = frozenset({'conv_blstm', 'full'})
 ATTENTION_VARIANTS = frozenset({'blstm_attention', 'full'})
 ACTIVATIONS = {'elu': nn.ELU, 'relu': nn.ReLU}

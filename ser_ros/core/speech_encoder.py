@@ -83,19 +83,21 @@ def encoder_frames(num_samples: int, hop_length: int) -> int:
     return -(-(num_samples // hop_length) // WHISPER_TIME_STRIDE)
 
 
-def whisper_log_mel(waveform: np.ndarray, sample_rate: int, *, n_fft: int, win_length: int,
-                    hop_length: int, window: str, pad_mode: str, n_mels: int, fmin: float,
-                    fmax: float | None, top_db: float) -> np.ndarray:
-    """Whisper's log-mel front end (80 x frames for its settings), float32."""
+def whisper_log_mel(waveform: np.ndarray, sample_rate: int, mel_basis: np.ndarray, *,
+                    n_fft: int, win_length: int, hop_length: int, window: str, pad_mode: str,
+                    top_db: float) -> np.ndarray:
+    """Whisper's log-mel front end (80 x frames for its settings), float32.
+
+    ``mel_basis`` is the mel filter bank for ``n_fft`` (the caller keeps it: building it costs
+    about as much as the rest).
+    """
     if sample_rate != WHISPER_SAMPLE_RATE:
         raise ValueError(f'Whisper encoders take {WHISPER_SAMPLE_RATE} Hz audio, got '
                          f'{sample_rate} Hz: set audio.sample_rate to {WHISPER_SAMPLE_RATE}')
     spectrum = np.abs(librosa.stft(waveform, n_fft=n_fft, hop_length=hop_length,
                                    win_length=win_length, window=window, center=True,
                                    pad_mode=pad_mode))[:, :-1]
-    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
-                                fmax=fmax)
-    log_power = np.log10(np.maximum(basis @ spectrum ** 2, POWER_FLOOR))
+    log_power = np.log10(np.maximum(mel_basis @ spectrum ** 2, POWER_FLOOR))
     log_power = np.maximum(log_power, log_power.max() - top_db / DECIBELS_PER_LOG10)
     return ((log_power + WHISPER_LOG_OFFSET) / WHISPER_LOG_SCALE).astype(np.float32)
 
