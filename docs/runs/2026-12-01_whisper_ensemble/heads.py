@@ -2,7 +2,7 @@
 
 Clean and vad_node-cut validation files of one split; the test part is never scored.
     .venv/bin/python docs/runs/2026-12-01_whisper_ensemble/heads.py HEAD [LR] [paper|FOLD]
-Ran (2026-12-01, 12:10-12:35 UTC, two at a time): pooled, att, attmlp; mlp was stopped before
+Ran (2026-12-01, 12:10-12:23 UTC, two at a time): pooled, att, attmlp; mlp was stopped before
 its end; bn, bnmlp, attbn and other learning rates were never run. Rows: heads.jsonl."""
 import json
 import sys
