@@ -3,12 +3,12 @@
 Clean and vad_node-cut validation files of one split; the test part is never scored.
     .venv/bin/python docs/runs/2026-12-01_whisper_ensemble/heads.py HEAD [LR] [paper|FOLD]
 Ran (2026-12-01, 12:10-12:23 UTC, two at a time): pooled, att, attmlp; mlp was stopped before
-its end; bn, bnmlp, attbn and other learning rates were never run. Rows: heads.jsonl."""
+its end; bn, bnmlp, attbn and other learning rates were never run. Rows: heads.jsonl.
+"""
 import json
 import sys
 from dataclasses import replace
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -38,7 +38,8 @@ fe = build_front_end(exp)
 cache = '/work/main/.cache/features'
 raw = cached_features(corpus.paths, fe, cache, 0, False)
 norm = Normalizer.fit(raw[split.train])
-x = torch.from_numpy(norm(raw)); y = torch.from_numpy(corpus.targets)
+x = torch.from_numpy(norm(raw))
+y = torch.from_numpy(corpus.targets)
 aug = AugmentConfig.from_dict(exp.training.augment)
 train_paths = [corpus.paths[i] for i in split.train]
 copies = noisy_copies(train_paths, aug.noise_copies, exp.training.seed, aug.noise_snr_min_db,
@@ -51,13 +52,15 @@ cuts = torch.from_numpy(norm(cached_features(corpus.paths, fe, cache, 0, False, 
 
 class Attentive(nn.Module):
     """Bahdanau-style scores over frames -> weighted mean and std."""
-    def __init__(self, features, units=64):
+
+    def __init__(self, features: int, units: int = 64) -> None:
         super().__init__()
         self.project = nn.Linear(features, units)
         self.score = nn.Linear(units, 1, bias=False)
 
-    def forward(self, x):                      # (B, F, T)
-        frames = x.transpose(1, 2)             # (B, T, F)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, F, T) -> (B, 2F)."""
+        frames = x.transpose(1, 2)
         w = torch.softmax(self.score(torch.tanh(self.project(frames))).squeeze(-1), dim=1)
         mean = torch.bmm(w.unsqueeze(1), frames).squeeze(1)
         var = torch.bmm(w.unsqueeze(1), frames ** 2).squeeze(1) - mean ** 2
