@@ -579,8 +579,10 @@ class FrontEnd:
         return replace(self, encoder_device=device)
 
     def runtime(self) -> dict[str, str]:
-        """What the features depend on beyond the stored configuration: the encoder's device
-        and precision for a speech-encoder set (loads it), nothing for the others."""
+        """Return what the features depend on beyond the stored configuration (cache keys).
+
+        A speech-encoder set's device and precision (loads the encoder); nothing for others.
+        """
         if self.features.kind == 'speech_encoder':
             return speech_encoder.encoder_runtime(self.features.name, self.encoder_device)
         return {}

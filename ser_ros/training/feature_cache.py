@@ -3,9 +3,10 @@
 Training reruns (ablations, folds, resumed runs) then skip audio decoding and STFTs. The cache
 key covers the audio and feature configuration and each file's path, size and modification
 time, so a changed file or setting never reuses stale features; for a pretrained encoder, its
-device and precision too (features in float16 on a GPU are not the CPU's int8 ones). A ``transform`` changes the
-audio before its features are taken (e.g. :class:`~ser_ros.training.vad_cuts.VadCutter`: what
-vad_node would cut from each file); its description is part of the key.
+device and precision too (features in float16 on a GPU are not the CPU's int8 ones). A
+``transform`` changes the audio before its features are taken (e.g.
+:class:`~ser_ros.training.vad_cuts.VadCutter`: what vad_node would cut from each file); its
+description is part of the key.
 """
 
 from __future__ import annotations
