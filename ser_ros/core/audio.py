@@ -10,7 +10,7 @@ the trained model, so :class:`AudioConfig` records it and checkpoints store it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from os import PathLike
 from pathlib import Path
@@ -43,15 +43,17 @@ def _check_sample_rate(value: Any, what: str) -> int:
     return int(value)
 
 
-def require_exact_keys(cls: type, data: Mapping[str, Any]) -> None:
+def require_exact_keys(cls: type, data: Mapping[str, Any],
+                       runtime: Sequence[str] = ()) -> None:
     """Refuse a ``from_dict`` input whose keys are not exactly the dataclass fields of ``cls``.
 
     Shared by the configuration dataclasses of the front end: a checkpoint written by this
     version holds every field, so a missing or extra key means a mismatch, not a default.
+    ``runtime`` fields are choices of the running process, never stored.
     """
     if not isinstance(data, Mapping):
         raise ValueError(f'{cls.__name__}: expected a mapping, got {type(data).__name__}')
-    known = {field.name for field in fields(cls)}
+    known = {field.name for field in fields(cls)} - set(runtime)
     unknown = sorted(set(data) - known)
     missing = sorted(known - set(data))
     if unknown:

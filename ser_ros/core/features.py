@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from types import MappingProxyType
 from typing import Any
@@ -386,22 +386,24 @@ def _silent_leading_frames(y: np.ndarray, config: FeatureConfig) -> int:
     return max(0, min(first - config.n_fft // 2, y.shape[0] - config.n_fft) // config.hop_length)
 
 
-def _encoder_features(y: np.ndarray, config: FeatureConfig, sample_rate: int) -> np.ndarray:
+def _encoder_features(y: np.ndarray, config: FeatureConfig, sample_rate: int,
+                      encoder_device: str) -> np.ndarray:
     """Frames of the pretrained encoder that ``config`` names, over its own log-mel input."""
     basis = _mel_basis(sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
     log_mel = speech_encoder.whisper_log_mel(
         y, sample_rate, basis, n_fft=config.n_fft, win_length=config.win_length,
         hop_length=config.hop_length, window=config.window, pad_mode=config.stft_pad_mode,
         top_db=config.top_db)
-    return speech_encoder.encode(config.name, log_mel)
+    return speech_encoder.encode(config.name, log_mel, encoder_device)
 
 
 def extract_features(waveform: np.ndarray, config: FeatureConfig,
-                     sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+                     sample_rate: int = SAMPLE_RATE, encoder_device: str = 'auto') -> np.ndarray:
     """Compute the feature matrix, float32 of shape ``(config.num_features, num_frames)``.
 
     ``waveform`` is mono float audio at ``sample_rate`` (use :class:`FrontEnd` to get there
     from any input); features are computed on it as given, whatever its length.
+    ``encoder_device`` places a speech-encoder set's encoder ('auto' | 'cpu' | 'cuda[:N]').
     """
     y = _check_waveform(waveform)
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
@@ -416,7 +418,7 @@ def extract_features(waveform: np.ndarray, config: FeatureConfig,
         raise ValueError(f'{frames} frames are too few for MFCC deltas of width '
                          f'{config.delta_width}; give more audio')
     if config.kind == 'speech_encoder':
-        return _encoder_features(y, config, sample_rate)
+        return _encoder_features(y, config, sample_rate, encoder_device)
     silent = _silent_leading_frames(y, config)
     spectrum = np.abs(librosa.stft(
         y[silent * config.hop_length:], n_fft=config.n_fft, hop_length=config.hop_length,
@@ -520,16 +522,20 @@ class FrontEnd:
     """Everything between raw audio and the network: resample, fix length, extract, normalise.
 
     A checkpoint stores one (``to_dict``) so inference computes exactly the training features.
+    ``encoder_device`` is where a speech-encoder set's encoder runs ('auto' | 'cpu' |
+    'cuda[:N]'): a choice of the process that uses the front end, not stored.
     """
 
     audio: AudioConfig
     features: FeatureConfig
     normalizer: Normalizer | None = None
+    encoder_device: str = field(default='auto', compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.audio, AudioConfig) or not isinstance(self.features,
                                                                      FeatureConfig):
             raise ValueError('FrontEnd needs an AudioConfig and a FeatureConfig')
+        speech_encoder.check_device(self.encoder_device)
         if self.normalizer is not None and \
                 self.normalizer.num_features != self.features.num_features:
             raise ValueError(
@@ -550,7 +556,7 @@ class FrontEnd:
     def raw_features(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
         """Features before normalisation (what :meth:`Normalizer.fit` is fitted on)."""
         return extract_features(self.prepare(waveform, sample_rate), self.features,
-                                self.audio.sample_rate)
+                                self.audio.sample_rate, self.encoder_device)
 
     def __call__(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
         """Normalised float32 features ``(F, T)`` of int16 or float audio at any rate."""
@@ -567,6 +573,19 @@ class FrontEnd:
     def with_normalizer(self, normalizer: Normalizer | None) -> FrontEnd:
         """Return this front end with other normalisation statistics."""
         return replace(self, normalizer=normalizer)
+
+    def with_encoder_device(self, device: str) -> FrontEnd:
+        """Return this front end with its encoder (if it has one) on ``device``."""
+        return replace(self, encoder_device=device)
+
+    def runtime(self) -> dict[str, str]:
+        """Return what the features depend on beyond the stored configuration (cache keys).
+
+        A speech-encoder set's device and precision (loads the encoder); nothing for others.
+        """
+        if self.features.kind == 'speech_encoder':
+            return speech_encoder.encoder_runtime(self.features.name, self.encoder_device)
+        return {}
 
     def padding_column(self) -> np.ndarray | None:
         """Normalised features of one frame of the zeros that 'pre' padding puts before speech.
@@ -604,7 +623,7 @@ class FrontEnd:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FrontEnd:
         """Rebuild from :meth:`to_dict` output; unknown or missing keys are refused."""
-        require_exact_keys(cls, data)
+        require_exact_keys(cls, data, runtime=('encoder_device',))
         normalizer = data['normalizer']
         return cls(
             audio=AudioConfig.from_dict(data['audio']),

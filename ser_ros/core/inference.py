@@ -103,6 +103,7 @@ class EmotionRecognizer:
         if self._device.type == 'cpu':
             retain_freed_memory()
         self._model = fuse_for_inference(model).to(self._device)
+        front_end = front_end.with_encoder_device(device)
         self._front_end = front_end
         self._labels = tuple(labels)
         if len(self._labels) != model.config.num_classes:

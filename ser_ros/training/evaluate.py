@@ -57,7 +57,7 @@ def evaluate_checkpoint(checkpoint: Model, corpus: Corpus,
     probabilities = []
     extracted: list[tuple[FrontEnd, np.ndarray]] = []   # members with equal front ends share
     for member in members:
-        front_end = member.front_end()
+        front_end = member.front_end().with_encoder_device(str(device))
         features = next((done for earlier, done in extracted if earlier == front_end), None)
         if features is None:
             raw = cached_features([corpus[i].path for i in chosen],

@@ -2,9 +2,11 @@
 
 Training reruns (ablations, folds, resumed runs) then skip audio decoding and STFTs. The cache
 key covers the audio and feature configuration and each file's path, size and modification
-time, so a changed file or setting never reuses stale features. A ``transform`` changes the
-audio before its features are taken (e.g. :class:`~ser_ros.training.vad_cuts.VadCutter`: what
-vad_node would cut from each file); its description is part of the key.
+time, so a changed file or setting never reuses stale features; for a pretrained encoder, its
+device and precision too (features in float16 on a GPU are not the CPU's int8 ones). A
+``transform`` changes the audio before its features are taken (e.g.
+:class:`~ser_ros.training.vad_cuts.VadCutter`: what vad_node would cut from each file); its
+description is part of the key.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def cache_key(paths: Sequence[Path], front_end: FrontEnd,
         'features': front_end.features.to_dict(),
         'files': [_file_identity(Path(path)) for path in paths],
     }
+    runtime = front_end.runtime()
+    if runtime:   # not for other feature sets: their caches keep their keys
+        description['runtime'] = runtime
     if transform is not None:
         description['transform'] = {'name': transform.name, **transform.describe()}
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]

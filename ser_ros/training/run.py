@@ -161,7 +161,7 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
     corpus = load_corpus(experiment.data.corpus, experiment.data.root, experiment.data.classes)
     split = split_corpus(corpus, experiment)
     write_json(split.describe(corpus), run_dir / 'split.json')
-    front_end = build_front_end(experiment)
+    front_end = build_front_end(experiment).with_encoder_device(settings.device)
     raw = cached_features(corpus.paths, front_end, experiment.output.cache_dir, jobs, progress)
     normalizer = Normalizer.fit(raw[split.train])
     features = torch.from_numpy(normalizer(raw))

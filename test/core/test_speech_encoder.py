@@ -92,6 +92,25 @@ def test_unknown_encoder_or_input_is_refused_and_a_front_end_round_trips() -> No
     assert FrontEnd.from_dict(front_end.to_dict()) == front_end
 
 
+def test_the_encoder_runs_where_it_is_asked(speech: np.ndarray) -> None:
+    ctranslate2 = pytest.importorskip('ctranslate2')
+    on_cpu = FrontEnd(AudioConfig(), WHISPER, encoder_device='cpu')
+    assert on_cpu.runtime() == {'device': 'cpu', 'compute_type': 'int8_float32'}
+    assert 'encoder_device' not in on_cpu.to_dict()
+    assert FrontEnd.from_dict(on_cpu.to_dict()).encoder_device == 'auto'
+    assert FrontEnd(AudioConfig(), feature_preset('mel128')).runtime() == {}
+    for wrong in ('gpu', 'cuda:first', 'cpu:1', ''):
+        with pytest.raises(ValueError, match='unknown speech encoder device'):
+            on_cpu.with_encoder_device(wrong)
+    if ctranslate2.get_cuda_device_count() == 0:
+        # No GPU for CTranslate2 here: asking for one says so and still serves, on the CPU.
+        speech_encoder.load_encoder.cache_clear()
+        with pytest.warns(RuntimeWarning, match="'cuda:3' asked for, but CTranslate2 sees"):
+            speech_encoder.load_encoder('whisper_tiny_en', 'cuda:3')
+        np.testing.assert_array_equal(on_cpu.with_encoder_device('cuda:3')(speech, RATE),
+                                      on_cpu(speech, RATE))
+
+
 def test_pooled_head_classifies_each_rows_mean_and_std() -> None:
     config = ModelConfig(num_classes=7, num_features=384, num_frames=250, variant='pooled')
     model = SerNet(config).eval()
