@@ -4,8 +4,9 @@
 # split, averaged by ser_ensemble) and the Whisper model alone, both scored now with the same
 # encoder precision, on the validation files under white and babble noise at 10 dB and on
 # vad_node's cuts (scripts/train_six.sh's checks). PART=test scores the test files instead
-# (after the verdict). Two at a time.
-#   docs/runs/2026-12-01_whisper_ensemble/check_pair.sh [WHISPER_DIR IEMOCAP_DIR OUT_DIR]
+# (after the verdict). RUNS: which of the six (default all). Two at a time.
+#   [RUNS="ravdess_paper ..."] docs/runs/2026-12-01_whisper_ensemble/check_pair.sh \
+#       [WHISPER_DIR IEMOCAP_DIR OUT_DIR]
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$repo"
@@ -19,7 +20,7 @@ check() {   # MODEL SPLIT JSON [OPTION ...]
   "$python" bench/noise_robustness.py --model "$model" --split "$split" --part "$part" \
     --snr 10 "$@" > "$json" 2> "${json%.json}.log" || echo "check_pair: $json failed" >&2
 }
-for run in ravdess_paper ravdess_speaker_fold{0..4}; do
+for run in ${RUNS:-ravdess_paper ravdess_speaker_fold0 ravdess_speaker_fold1 ravdess_speaker_fold2 ravdess_speaker_fold3 ravdess_speaker_fold4}; do
   mkdir -p "$out/pair/$run" "$out/whisper_alone/$run"
   cp "$whisper/$run/split.json" "$out/pair/$run/split.json"
   [ -f "$out/pair/$run/model.pt" ] || "$python" -m ser_ros.cli.ensemble \
