@@ -31,11 +31,11 @@ limit_cpu_threads(1)
 overrides = ['training.augment.noise_probability=0.5', 'training.augment.vad_cut_probability=0.5']
 if protocol != 'paper':
     overrides += ['protocol.name=speaker', f'protocol.fold={protocol}']
-exp = load_experiment('/work/main/config/train_ravdess_whisper.yaml', overrides)
-corpus = load_corpus(exp.data.corpus, '/work/shared/data/ravdess-16k', exp.data.classes)
+exp = load_experiment('config/train_ravdess_whisper.yaml', overrides)
+corpus = load_corpus(exp.data.corpus, '../shared/data/ravdess-16k', exp.data.classes)
 split = split_corpus(corpus, exp)
 fe = build_front_end(exp)
-cache = '/work/main/.cache/features'
+cache = '.cache/features'
 raw = cached_features(corpus.paths, fe, cache, 0, False)
 norm = Normalizer.fit(raw[split.train])
 x = torch.from_numpy(norm(raw))
