@@ -1,7 +1,8 @@
 """Probe: validation UA of the Whisper default with subsets of the optional ensemble's members.
 
 Paper split, validation files only (the test part is never scored); members averaged by their
-softmax outputs. Output: ensemble_validation.txt.
+softmax outputs. Output: ensemble_validation.txt (run on the float32 Whisper caches of the
+shipped runs; a rerun since caches are keyed on the encoder's precision uses int8 features).
 
     .venv/bin/python docs/runs/2026-12-01_whisper_ensemble/ensemble_validation.py
 """
