@@ -167,6 +167,8 @@ def load_encoder(name: str, device: str = 'auto') -> Any:
     elif kind == 'cuda':
         warnings.warn(f'speech encoder {name!r}: {device!r} asked for, but CTranslate2 sees '
                       f'{gpus} GPU(s); using the CPU', RuntimeWarning, stacklevel=2)
+    # CTranslate2's own thread count, not torch's: one thread doubles the encoder's time
+    # (docs/benchmarks.md, "encoder threads").
     return ctranslate2.models.Whisper(model_dir, device='cpu',
                                       compute_type=spec.cpu_compute_type)
 
