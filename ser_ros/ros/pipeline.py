@@ -480,6 +480,16 @@ class FeedPlayer:
         return True
 
 
+def _raise_if_shut_down() -> None:
+    """Raise ExternalShutdownException once rclpy's signal handler has shut the context down.
+
+    It does so on SIGINT and on SIGTERM (a service manager's stop); only SIGINT also raises
+    KeyboardInterrupt, and only when the process did not start with SIGINT ignored.
+    """
+    if not rclpy.ok():
+        raise ExternalShutdownException
+
+
 class Pipeline:
     """The node set, a player and a monitor in one process."""
 
@@ -518,6 +528,7 @@ class Pipeline:
     def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not predicate():
+            _raise_if_shut_down()
             if time.monotonic() > deadline or self.stop.wait(POLL_S):
                 return False
         return True
@@ -530,8 +541,13 @@ class Pipeline:
     def _play(self) -> None:
         # Flow control: never let the VAD fall further behind than half its queue, or its
         # keep-last subscription would overwrite audio.
-        self.player.play(self.feed.items, self.rate, lambda: self._backlog() >= MAX_BACKLOG,
-                         self.stop)
+        try:
+            self.player.play(self.feed.items, self.rate,
+                             lambda: self._backlog() >= MAX_BACKLOG, self.stop)
+        except Exception:
+            if rclpy.ok():
+                raise
+            # Ctrl-C or SIGTERM shut the context down under a publish(): nothing to play to.
 
     def ready(self) -> bool:
         """Whether the VAD listens and the emotion model has warmed up."""
@@ -586,6 +602,7 @@ class Pipeline:
         self._log(f'playing {self.feed.description} at {self.rate:g}x real time')
         self._playing.start()
         self._playing.join()
+        _raise_if_shut_down()
         deadline = time.monotonic() + timeout_s
         if not self._wait(self._vad_caught_up, timeout_s):
             self.node.get_logger().error('the VAD did not take all the audio in time')
@@ -597,6 +614,7 @@ class Pipeline:
                 return self._summary(EXIT_DONE)
             if self.stop.wait(POLL_S):
                 break
+            _raise_if_shut_down()
         self.node.get_logger().error(f'not every utterance was answered within {timeout_s:g} s '
                                      f'after the input ended')
         return self._summary(EXIT_UNFINISHED)
@@ -714,6 +732,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return pipeline.run(arguments.timeout)
     except (KeyboardInterrupt, ExternalShutdownException):
         return EXIT_DONE
+    except Exception:
+        if rclpy.ok():
+            raise
+        return EXIT_DONE   # an rclpy call raced the shutdown that a signal started
     finally:
         if pipeline is not None:
             pipeline.close()

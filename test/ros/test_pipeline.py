@@ -7,6 +7,8 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from ser_ros.ros.pipeline import (
     parse_arguments,
 )
 
+from .harness import wait_for
 from .test_emotion_node import build_tiny_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +41,8 @@ BAG_START_NS = 1_700_000_000 * NS_PER_S
 # VAD pre-roll and hangover keep a little audio around the speech; well under the gap.
 EDGE_S = 0.5
 PIPELINE_TIMEOUT_S = 90.0
+# A stopped pipeline exits within this (it takes well under a second).
+STOP_TIMEOUT_S = 10.0
 # The console script installed beside this interpreter (the venv's bin/).
 SER_PIPELINE = str(Path(sys.executable).parent / 'ser_pipeline')
 
@@ -102,6 +107,27 @@ def test_bag_gives_one_emotion_per_utterance_and_exits_by_itself(
         assert emotion['latency_s'] is not None and emotion['latency_s'] >= 0
     assert engages[0]['engage'] is True and engages[0]['reason'].startswith('engage:')
     assert 'Traceback' not in process.output()
+
+
+@pytest.mark.timeout(PIPELINE_TIMEOUT_S + 30)
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['sigint', 'sigterm'])
+def test_stopping_it_mid_replay_ends_cleanly(ros_process: object, tmp_path: Path,
+                                             ravdess_files: list[Path], pipeline_model: Path,
+                                             signum: int) -> None:
+    """Ctrl-C, or SIGTERM (a service manager's stop), mid-replay: exit 0, no traceback.
+
+    rclpy's handler shuts the context down on both; only SIGINT also raises KeyboardInterrupt.
+    """
+    spans = speech_bag(tmp_path / 'bag', ravdess_files[:4])
+    process = ros_process([SER_PIPELINE, '--bag', str(tmp_path / 'bag'), '--rate', '1',
+                           '--model', str(pipeline_model)], timeout=PIPELINE_TIMEOUT_S)
+    assert wait_for(lambda: json_lines(process.output()) or process.returncode is not None,
+                    PIPELINE_TIMEOUT_S), process.describe()
+    assert process.returncode is None, f'it ended before the last of {len(spans)} utterances'
+    os.killpg(process.pid, signum)
+    assert process.wait(STOP_TIMEOUT_S) == 0, process.describe()
+    assert 'Traceback' not in process.output() and 'Exception' not in process.output(), \
+        process.describe()
 
 
 @pytest.mark.timeout(2 * PIPELINE_TIMEOUT_S + 30)
