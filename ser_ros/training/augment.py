@@ -37,6 +37,7 @@ MAX_FREQ_WARP = 0.5
 FLOAT_FIELDS = ('freq_warp', 'noise_probability', 'noise_snr_min_db', 'noise_snr_max_db',
                 'vad_cut_probability')
 PROBABILITY_FIELDS = ('noise_probability', 'vad_cut_probability')
+BOOL_FIELDS = ('noisy_cuts',)
 # Frames within this many dB of an utterance's loudest frame count as its speech when the SNR
 # is measured (as bench/noise_robustness.py measures it on waveforms).
 SPEECH_RANGE_DB = 35.0
@@ -66,11 +67,18 @@ class AugmentConfig:
     noise_copies: int = 4
     # Share of examples replaced by what vad_node cuts from the same recording.
     vad_cut_probability: float = 0.0
+    # With noisy copies: cut a noisy example too, with vad_cut_probability, as vad_node cuts
+    # the noisy recording (mel features mix their noise into the cuts already).
+    noisy_cuts: bool = False
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in FLOAT_FIELDS:
+            if item.name in BOOL_FIELDS:
+                if not isinstance(value, bool):
+                    raise ValueError(f'training.augment.{item.name} must be true or false, '
+                                     f'got {value!r}')
+            elif item.name in FLOAT_FIELDS:
                 if (isinstance(value, bool) or not isinstance(value, (int, float))
                         or not math.isfinite(value)):
                     raise ValueError(f'training.augment.{item.name} must be a number, '
@@ -85,6 +93,9 @@ class AugmentConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f'training.augment.{name} must be in [0, 1], '
                                  f'got {getattr(self, name)!r}')
+        if self.noisy_cuts and not (self.noise_probability and self.vad_cut_probability):
+            raise ValueError('training.augment.noisy_cuts needs noise_probability and '
+                             'vad_cut_probability above 0')
         if self.noise_snr_min_db > self.noise_snr_max_db:
             raise ValueError(f'training.augment.noise_snr_min_db ({self.noise_snr_min_db}) '
                              f'exceeds noise_snr_max_db ({self.noise_snr_max_db})')
@@ -218,26 +229,40 @@ class CopyNoise:
     """Noise as noisy recordings made beforehand: normalised features (copies, N, F, T).
 
     Row ``i`` of the copies belongs to training example ``i``; :meth:`for_rows` picks a batch's.
+    ``cut_copies``, of the same shape, are the same copies as vad_node cuts them
+    (``training.augment.noisy_cuts``).
     """
 
-    def __init__(self, copies: torch.Tensor) -> None:
+    def __init__(self, copies: torch.Tensor, cut_copies: torch.Tensor | None = None) -> None:
         if copies.dim() != 4 or len(copies) == 0:
             raise ValueError(f'noisy copies must be (copies, N, F, T), got {tuple(copies.shape)}')
+        if cut_copies is not None and cut_copies.shape != copies.shape:
+            raise ValueError(f'cut noisy copies {tuple(cut_copies.shape)} do not match the '
+                             f'copies {tuple(copies.shape)}')
         self.copies = copies
+        self.cut_copies = cut_copies
 
     def for_rows(self, index: torch.Tensor) -> CopyNoise:
         """Return the copies of the batch of training examples ``index``."""
-        return CopyNoise(self.copies[:, index])
+        return CopyNoise(self.copies[:, index],
+                         None if self.cut_copies is None else self.cut_copies[:, index])
 
     def __call__(self, features: torch.Tensor, config: AugmentConfig,
                  generator: torch.Generator) -> torch.Tensor:
-        """Return ``features`` with ``config.noise_probability`` of them swapped for a copy."""
+        """Return ``features`` with ``config.noise_probability`` of them swapped for a copy.
+
+        With cut copies, a swapped example is a cut copy with ``config.vad_cut_probability``.
+        """
         if self.copies.shape[1:] != features.shape:
             raise ValueError(f'noisy copies {tuple(self.copies.shape[1:])} do not match the '
                              f'batch {tuple(features.shape)}')
         chosen = torch.rand(len(features), generator=generator) < config.noise_probability
         which = torch.randint(0, len(self.copies), (len(features),), generator=generator)
-        picked = self.copies[which, torch.arange(len(features))]
+        rows = torch.arange(len(features))
+        picked = self.copies[which, rows]
+        if self.cut_copies is not None:
+            cut = torch.rand(len(features), generator=generator) < config.vad_cut_probability
+            picked = torch.where(cut.view(-1, 1, 1), self.cut_copies[which, rows], picked)
         return torch.where(chosen.view(-1, 1, 1), picked, features)
 
 

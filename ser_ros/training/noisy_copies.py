@@ -8,6 +8,8 @@ other training speakers, at an SNR drawn uniformly between ``noise_snr_min_db`` 
 ``noise_snr_max_db`` and measured against the speech alone (``ser_ros.core.mixing``, as
 ``ser_bag build`` and the noise benchmarks mix). Their features are cached like the clean
 ones; training swaps an example for one of its copies with ``noise_probability``.
+With ``noisy_cuts``, each copy is also cut as vad_node would cut the noisy recording
+(:class:`CutNoisyCopy`), so that noise and the VAD's cut meet in training as on the ward.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from ser_ros.core.audio import load_audio
 from ser_ros.core.mixing import NOISE_KINDS, add_noise, speech_bounds
 from ser_ros.training.augment import SPEECH_RANGE_DB
+from ser_ros.training.vad_cuts import VadCutter
 
 # Training recordings whose speech, end to end, the babble is made of.
 BABBLE_RECORDINGS = 12
@@ -67,6 +70,24 @@ class NoisyCopy:
         return {'copy': self.copy, 'seed': self.seed, 'snr_db': [self.snr_min_db, self.snr_max_db],
                 'kinds': list(NOISE_KINDS), 'speech_trim_db': SPEECH_RANGE_DB,
                 'babble_sources': list(self.babble_sources)}
+
+
+@dataclass(frozen=True)
+class CutNoisyCopy:
+    """A noisy copy of a recording as vad_node cuts it (picklable for worker processes)."""
+
+    noisy: NoisyCopy
+    cutter: VadCutter
+
+    name = 'noisy-vadcut'
+
+    def __call__(self, waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+        """Return what emotion_node would classify of the noisy recording, and its rate."""
+        return self.cutter(*self.noisy(waveform, sample_rate))
+
+    def describe(self) -> dict[str, Any]:
+        """Everything the cut copy depends on (part of the feature cache key)."""
+        return {self.noisy.name: self.noisy.describe(), self.cutter.name: self.cutter.describe()}
 
 
 def babble_speech(paths: Sequence[Path], sample_rate: int) -> np.ndarray:

@@ -39,10 +39,10 @@ from ser_ros.training.augment import (
     noise_bank,
 )
 from ser_ros.training.experiment import Experiment
-from ser_ros.training.feature_cache import cached_features
+from ser_ros.training.feature_cache import WaveformTransform, cached_features
 from ser_ros.training.fit import FitResult, FitSettings, fit, predict_logits
 from ser_ros.training.metrics import EvaluationReport, evaluate_predictions
-from ser_ros.training.noisy_copies import noisy_copies
+from ser_ros.training.noisy_copies import CutNoisyCopy, noisy_copies
 from ser_ros.training.plots import plot_tsne_pair
 from ser_ros.training.report import write_json, write_report
 from ser_ros.training.vad_cuts import VadCutter, emotion_node_trailing_silence, vad_node_config
@@ -190,6 +190,9 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
                            augment.noise_snr_min_db, augment.noise_snr_max_db,
                            front_end.audio.sample_rate)
               if augment.noise_probability and not _mixes_in_features(front_end) else [])
+    if augment.noisy_cuts and not copies:
+        raise ValueError('training.augment.noisy_cuts is for feature sets with noisy copies; '
+                         f'{front_end.features.name} mixes noise into the VAD cuts already')
     inputs = dict(cutter.describe()) if cutter else {}
     if copies:
         inputs[NOISY_COPIES_KEY] = [copy.describe() for copy in copies]
@@ -198,11 +201,14 @@ def run_experiment(experiment: Experiment, progress: bool = True, jobs: int = 0,
     noise: NoiseSource | None = None
     if copies:
         write_json({NOISY_COPIES_KEY: inputs[NOISY_COPIES_KEY]}, run_dir / NOISY_COPIES_FILE)
-        noise = CopyNoise(torch.stack([
-            torch.from_numpy(normalizer(cached_features(
+
+        def copy_features(transforms: list[WaveformTransform]) -> torch.Tensor:
+            return torch.stack([torch.from_numpy(normalizer(cached_features(
                 train_paths, front_end, experiment.output.cache_dir, jobs, progress,
-                transform=copy)))
-            for copy in copies]))
+                transform=transform))) for transform in transforms])
+
+        noise = CopyNoise(copy_features(copies), copy_features(
+            [CutNoisyCopy(copy, cutter) for copy in copies]) if augment.noisy_cuts else None)
     elif augment.noise_probability:
         noise = _noise_mixer(front_end, normalizer, raw[split.train], settings.seed)
     train_cuts = None

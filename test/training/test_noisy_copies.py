@@ -15,7 +15,8 @@ from ser_ros.core.audio import load_audio
 from ser_ros.core.checkpoint import Checkpoint
 from ser_ros.core.mixing import speech_bounds
 from ser_ros.training.augment import SPEECH_RANGE_DB, AugmentConfig, CopyNoise
-from ser_ros.training.noisy_copies import NoisyCopy, noisy_copies
+from ser_ros.training.noisy_copies import CutNoisyCopy, NoisyCopy, noisy_copies
+from ser_ros.training.vad_cuts import VadCutter, vad_node_config
 
 from .test_run import _args
 
@@ -98,6 +99,71 @@ def test_copy_noise_swaps_examples_for_their_own_copies() -> None:
     assert torch.equal(never, clean[index])
     with pytest.raises(ValueError, match='do not match'):
         noise(clean[index], AugmentConfig(noise_probability=1.0), generator)
+
+
+def test_copy_noise_cuts_noisy_examples_with_the_cut_probability() -> None:
+    examples, copies = 40, 2
+    whole = torch.ones(copies, examples, 2, 3)
+    cut = torch.full((copies, examples, 2, 3), 2.0)
+    noise = CopyNoise(whole, cut)
+    clean = torch.zeros(examples, 2, 3)
+    generator = torch.Generator().manual_seed(0)
+
+    def swapped(cut_probability: float) -> torch.Tensor:
+        config = AugmentConfig(noise_probability=1.0, vad_cut_probability=cut_probability)
+        return noise(clean, config, generator)[:, 0, 0]
+
+    assert torch.all(swapped(0.0) == 1.0)
+    assert torch.all(swapped(1.0) == 2.0)
+    half = swapped(0.5)
+    assert {1.0, 2.0} == set(half.tolist())
+    # Without cut copies the random stream is the one recipes trained before used.
+    plain = CopyNoise(whole)(clean, AugmentConfig(noise_probability=0.5),
+                             torch.Generator().manual_seed(3))
+    with_cuts = noise(clean, AugmentConfig(noise_probability=0.5),
+                      torch.Generator().manual_seed(3))
+    assert torch.equal(plain, with_cuts)
+    with pytest.raises(ValueError, match='do not match'):
+        CopyNoise(whole, cut[:1])
+
+
+def test_noisy_cuts_need_noise_and_cuts() -> None:
+    with pytest.raises(ValueError, match='true or false'):
+        AugmentConfig(noise_probability=0.5, vad_cut_probability=0.5, noisy_cuts='yes')
+    with pytest.raises(ValueError, match='needs noise_probability and vad_cut_probability'):
+        AugmentConfig(noise_probability=0.5, noisy_cuts=True)
+
+
+def test_a_cut_copy_is_what_the_vad_cuts_from_the_noisy_recording(
+        recordings: list[np.ndarray]) -> None:
+    noisy = copy_maker(recordings)
+    cutter = VadCutter(vad_node_config(), trailing_silence_s=0.5)
+    cut_copy = CutNoisyCopy(noisy, cutter)
+    samples, rate = cut_copy(recordings[0], RATE)
+    expected, expected_rate = cutter(*noisy(recordings[0], RATE))
+    assert rate == expected_rate and np.array_equal(samples, expected)
+    assert len(samples) < len(recordings[0]) + 0.5 * RATE
+    described = cut_copy.describe()
+    assert described['noisy'] == noisy.describe() and described['vadcut'] == cutter.describe()
+    assert cut_copy.name not in (noisy.name, cutter.name)
+
+
+def test_noisy_cuts_train_and_are_refused_where_noise_is_mixed(small_corpus, tmp_path,
+                                                               capsys) -> None:
+    cache = tmp_path / 'cache'
+    cuts = ['training.augment.vad_cut_probability=0.5']
+    run = tmp_path / 'noisy_cuts'
+    assert train_main(_args(small_corpus, run, cache, *IEMOCAP_TINY, *cuts,
+                            'training.augment.noisy_cuts=true')) == 0
+    assert len(list(cache.glob('iemocap-noisy-vadcut-*.npy'))) == 2
+    capsys.readouterr()
+    # Its weights depend on the cut copies: the same folder does not resume without them.
+    assert train_main(_args(small_corpus, run, cache, *IEMOCAP_TINY, *cuts)) == 2
+    assert 'another configuration' in capsys.readouterr().err
+    code = train_main(_args(small_corpus, tmp_path / 'mel', cache, *cuts,
+                            'training.augment.noise_probability=0.5',
+                            'training.augment.noisy_cuts=true', 'training.max_epochs=1'))
+    assert code == 2 and 'mixes noise into the VAD cuts already' in capsys.readouterr().err
 
 
 def test_noise_trains_a_non_mel_model_and_resumes_to_the_same_weights(small_corpus, tmp_path,

@@ -51,4 +51,5 @@ def main() -> None:
                   f'speaker folds UA {folds}, mean {statistics.mean(folds):.1f}')
 
 
-main()
+if __name__ == '__main__':
+    main()
