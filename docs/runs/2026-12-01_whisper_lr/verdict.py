@@ -1,9 +1,11 @@
-"""The rule's verdict (docs/model_notes.md, "a learning rate for the pooled head").
+"""Verdicts of this session's two rules (docs/model_notes.md, twelfth session).
 
-Mean validation UA over the six runs of the learning-rate candidate against the shipped
-recipe's runs scored with the same int8 encoder, from scripts/train_six.sh's check reports.
+Mean validation UA over the six runs of a candidate against those of the recipe it would
+replace, from scripts/train_six.sh's check reports (int8 encoder for both). Without
+folders, rule `lr` compares runs/whisper/lr3e-3 with runs/whisper_ens/whisper_alone.
 
-    .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py [CANDIDATE_DIR] [SHIPPED_DIR]
+    .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py lr [CANDIDATE BASE]
+    .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py noisy_cuts CANDIDATE BASE
 """
 
 import statistics
@@ -11,28 +13,41 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / '2026-12-01_whisper_ensemble'))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'scripts'))
+import sweep  # noqa: E402
 from pair_summary import RUNS, condition_ua  # noqa: E402
 
-# Condition -> how far the candidate's mean UA may fall under the shipped recipe's, in points
+# Rule -> condition -> how far the candidate's mean UA may fall under the base's, in points
 # (negative: how far above it must be).
-RULE = {'clean': -1.0, 'noisy': 0.5, 'vad_cut': 0.5}
+RULES = {'lr': {'clean': -1.0, 'noisy': 0.5, 'vad_cut': 0.5},
+         'noisy_cuts': {'clean': 0.5, 'noisy': 0.5, 'vad_cut': 0.5, 'noisy_vad_cut': -3.0}}
+DEFAULT_DIRS = {'lr': ('runs/whisper/lr3e-3', 'runs/whisper_ens/whisper_alone')}
+
+
+def scores(run_dir: Path) -> dict[str, float]:
+    """UA (percent) of one run in each condition, the VAD's cuts under noise included."""
+    result = condition_ua(run_dir, 'validation')
+    result['noisy_vad_cut'] = statistics.mean(
+        row['ua'] for row in sweep._check_rows(run_dir, 'vad_cut_validation.json')
+        if row['noise'])
+    return result
 
 
 def main() -> None:
-    """Print per-run UA of both and the verdict of each condition."""
-    candidate = Path(sys.argv[1] if len(sys.argv) > 1 else 'runs/whisper/lr3e-3')
-    shipped = Path(sys.argv[2] if len(sys.argv) > 2 else 'runs/whisper_ens/whisper_alone')
-    scores = {who: {run: condition_ua(folder / run, 'validation') for run in RUNS}
-              for who, folder in (('shipped', shipped), ('candidate', candidate))}
+    """Print per-run UA of both and the verdict of each condition of the rule."""
+    rule = sys.argv[1]
+    candidate, base = (Path(folder) for folder in (sys.argv[2:4] or DEFAULT_DIRS[rule]))
+    table = {who: {run: scores(folder / run) for run in RUNS}
+             for who, folder in (('base', base), ('candidate', candidate))}
     for run in RUNS:
-        print(run, {who: scores[who][run] for who in scores})
-    for condition, allowed_drop in RULE.items():
-        means = {who: statistics.mean(scores[who][run][condition] for run in RUNS)
-                 for who in scores}
-        bound = means['shipped'] - allowed_drop
+        print(run, {who: table[who][run] for who in table})
+    for condition, allowed_drop in RULES[rule].items():
+        means = {who: statistics.mean(table[who][run][condition] for run in RUNS)
+                 for who in table}
+        bound = means['base'] - allowed_drop
         verdict = 'met' if means['candidate'] >= bound else 'missed'
-        print(f'validation {condition}: candidate {means["candidate"]:.1f}, shipped '
-              f'{means["shipped"]:.1f}, rule candidate >= {bound:.1f}: {verdict}')
+        print(f'validation {condition}: candidate {means["candidate"]:.1f}, base '
+              f'{means["base"]:.1f}, rule candidate >= {bound:.1f}: {verdict}')
 
 
 if __name__ == '__main__':
