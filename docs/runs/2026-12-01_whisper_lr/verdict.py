@@ -12,7 +12,7 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / '2026-12-01_whisper_ensemble'))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / '2026-12-01_whisper_ensemble'))
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'scripts'))
 import sweep  # noqa: E402
 from pair_summary import RUNS, condition_ua  # noqa: E402
