@@ -6,6 +6,9 @@ folders, rule `lr` compares runs/whisper/lr3e-3 with runs/whisper_ens/whisper_al
 
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py lr [CANDIDATE BASE]
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py noisy_cuts CANDIDATE BASE
+
+CANDIDATE and BASE may each list several recipe folders (other seeds) joined by commas: the
+means are then over all their runs.
 """
 
 import statistics
@@ -36,17 +39,20 @@ def scores(run_dir: Path) -> dict[str, float]:
 def main() -> None:
     """Print per-run UA of both and the verdict of each condition of the rule."""
     rule = sys.argv[1]
-    candidate, base = (Path(folder) for folder in (sys.argv[2:4] or DEFAULT_DIRS[rule]))
-    table = {who: {run: scores(folder / run) for run in RUNS}
-             for who, folder in (('base', base), ('candidate', candidate))}
-    for run in RUNS:
-        print(run, {who: table[who][run] for who in table})
+    candidate, base = (folders.split(',') for folders in (sys.argv[2:4] or DEFAULT_DIRS[rule]))
+    table = {who: {f'{folder}/{run}': scores(Path(folder) / run)
+                   for folder in folders for run in RUNS}
+             for who, folders in (('base', base), ('candidate', candidate))}
+    for who, rows in table.items():
+        for run, row in rows.items():
+            print(who, run, row)
     for condition, allowed_drop in RULES[rule].items():
-        means = {who: statistics.mean(table[who][run][condition] for run in RUNS)
-                 for who in table}
+        means = {who: statistics.mean(row[condition] for row in rows.values())
+                 for who, rows in table.items()}
         bound = means['base'] - allowed_drop
         verdict = 'met' if means['candidate'] >= bound else 'missed'
-        print(f'validation {condition}: candidate {means["candidate"]:.1f}, base '
+        print(f'validation {condition} ({len(table["candidate"])} against '
+              f'{len(table["base"])} runs): candidate {means["candidate"]:.1f}, base '
               f'{means["base"]:.1f}, rule candidate >= {bound:.1f}: {verdict}')
 
 
