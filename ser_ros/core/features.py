@@ -14,7 +14,8 @@ Two presets reproduce the paper (see /work/shared/docs/paper-reference-notes.md)
 
 Beyond the paper, a ``speech_encoder`` set gives the frames of a frozen pretrained encoder
 (:mod:`ser_ros.core.speech_encoder`): ``whisper_tiny_en``, Whisper tiny.en's last layer, 384 x
-250 for 5 s. Its STFT, mel and dB fields hold Whisper's own log-mel settings.
+250 for 5 s, or ``whisper_tiny_en_blocks23``, its blocks 2 and 3, 768 x 250. Their STFT, mel and
+dB fields hold Whisper's own log-mel settings.
 
 Every librosa parameter that shapes the numbers is a field of :class:`FeatureConfig`, so a
 checkpoint pins its features even if librosa's defaults change (librosa < 0.10 padded STFT
@@ -265,6 +266,13 @@ def _finite_float(key: str, value: Any) -> float:
     return float(value)
 
 
+def _whisper_log_mel(encoder: str) -> FeatureConfig:
+    """Return the feature set of encoder ``encoder`` on Whisper's own log-mel input."""
+    return FeatureConfig(name=encoder, kind='speech_encoder', n_fft=400, win_length=400,
+                         hop_length=160, window='hann', stft_pad_mode='reflect', n_mels=80,
+                         fmin=0.0, fmax=None, db_reference='max', top_db=80.0)
+
+
 FEATURE_PRESETS: Mapping[str, FeatureConfig] = MappingProxyType({
     'mel128': FeatureConfig(
         name='mel128', kind='mel', n_fft=512, win_length=256, hop_length=128, window='hamming',
@@ -276,17 +284,14 @@ FEATURE_PRESETS: Mapping[str, FeatureConfig] = MappingProxyType({
         n_mfcc=20, delta_width=9, delta_order=1, delta_mode='interp',
     ),
     # Whisper's log-mel: 25 ms Hann windows every 10 ms, reflect padding, 80 bands up to 8 kHz,
-    # 80 dB under the loudest bin.
-    'whisper_tiny_en': FeatureConfig(
-        name='whisper_tiny_en', kind='speech_encoder', n_fft=400, win_length=400,
-        hop_length=160, window='hann', stft_pad_mode='reflect', n_mels=80, fmin=0.0, fmax=None,
-        db_reference='max', top_db=80.0,
-    ),
+    # 80 dB under the loudest bin; into the encoder's last layer, or its blocks 2 and 3.
+    'whisper_tiny_en': _whisper_log_mel('whisper_tiny_en'),
+    'whisper_tiny_en_blocks23': _whisper_log_mel('whisper_tiny_en_blocks23'),
 })
 
 
 def feature_preset(name: str, exclude: Sequence[str] = ()) -> FeatureConfig:
-    """Return the named preset (``mel128``, ``iemocap``, ``whisper_tiny_en``).
+    """Return the named preset (``mel128``, ``iemocap``, ``whisper_tiny_en[_blocks23]``).
 
     A spectral set can leave groups out: ``exclude`` takes names from
     ``SPECTRAL_FEATURE_GROUPS`` (a single name may be passed as a string), e.g.

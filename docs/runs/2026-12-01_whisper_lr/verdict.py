@@ -6,6 +6,8 @@ folders, rule `lr` compares runs/whisper/lr3e-3 with runs/whisper_ens/whisper_al
 
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py lr [CANDIDATE BASE]
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py noisy_cuts CANDIDATE BASE
+    .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py blocks23 CANDIDATE BASE
+(the last: thirteenth session's rule, encoder blocks 2 and 3)
 
 CANDIDATE and BASE may each list several recipe folders (other seeds) joined by commas: the
 means are then over all their runs.
@@ -23,6 +25,7 @@ from pair_summary import RUNS, condition_ua  # noqa: E402
 # Rule -> condition -> how far the candidate's mean UA may fall under the base's, in points
 # (negative: how far above it must be).
 RULES = {'lr': {'clean': -1.0, 'noisy': 0.5, 'vad_cut': 0.5},
+         'blocks23': {'clean': -1.0, 'noisy': 0.5, 'vad_cut': 0.5},
          'noisy_cuts': {'clean': 0.5, 'noisy': 0.5, 'vad_cut': 0.5, 'noisy_vad_cut': -3.0}}
 DEFAULT_DIRS = {'lr': ('runs/whisper/lr3e-3', 'runs/whisper_ens/whisper_alone')}
 
