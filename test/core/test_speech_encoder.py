@@ -14,6 +14,7 @@ from ser_ros.core import speech_encoder
 from ser_ros.core.audio import AudioConfig, load_audio
 from ser_ros.core.features import FeatureConfig, FrontEnd, extract_features, feature_preset
 from ser_ros.core.model import ModelConfig, SerNet
+from ser_ros.core.whisper_torch import WhisperEncoderTorch, read_ct2_arrays
 
 RATE = 16000
 WHISPER = feature_preset('whisper_tiny_en')
@@ -121,3 +122,70 @@ def test_pooled_head_classifies_each_rows_mean_and_std() -> None:
     expected = torch.cat((x.mean(dim=2), x.std(dim=2, correction=0)), dim=1)
     torch.testing.assert_close(embedding, expected)
     torch.testing.assert_close(logits, model.classifier(expected))
+
+
+BLOCKS23 = feature_preset('whisper_tiny_en_blocks23')
+
+
+@pytest.fixture(scope='module')
+def torch_encoder() -> WhisperEncoderTorch:
+    spec = speech_encoder.encoder_spec('whisper_tiny_en')
+    return WhisperEncoderTorch(speech_encoder.installed_model_dir(spec) / 'model.bin',
+                               (1, 2, 3, 4), heads=6)
+
+
+def whisper_input(speech: np.ndarray) -> np.ndarray:
+    basis = librosa.filters.mel(sr=RATE, n_fft=WHISPER.n_fft, n_mels=WHISPER.n_mels)
+    return speech_encoder.whisper_log_mel(
+        speech, RATE, basis, n_fft=WHISPER.n_fft, win_length=WHISPER.win_length,
+        hop_length=WHISPER.hop_length, window=WHISPER.window, pad_mode=WHISPER.stft_pad_mode,
+        top_db=WHISPER.top_db)
+
+
+def test_torch_encoder_is_ctranslate2s_encoder(speech: np.ndarray,
+                                               torch_encoder: WhisperEncoderTorch) -> None:
+    ctranslate2 = pytest.importorskip('ctranslate2')
+    log_mel = whisper_input(speech)
+    spec = speech_encoder.encoder_spec('whisper_tiny_en')
+    reference = ctranslate2.models.Whisper(str(speech_encoder.installed_model_dir(spec)),
+                                           device='cpu', compute_type='float32')
+    expected = np.asarray(reference.encode(ctranslate2.StorageView.from_array(log_mel[None]),
+                                           to_cpu=True))[0]
+    blocks = torch_encoder(torch.from_numpy(log_mel[None]))
+    assert [tuple(block.shape) for block in blocks] == [(1, 250, 384)] * 4
+    ours = torch_encoder.final_norm(blocks[-1])[0].numpy()
+    np.testing.assert_allclose(ours, expected, atol=2e-3)
+    # The inner blocks are not the output: they are what the new feature set takes.
+    assert np.abs(blocks[1][0].numpy() - expected).mean() > 0.1
+
+
+def test_blocks23_front_end_stacks_blocks_two_and_three(
+        speech: np.ndarray, torch_encoder: WhisperEncoderTorch) -> None:
+    front_end = FrontEnd(AudioConfig(), BLOCKS23, encoder_device='cpu')
+    assert front_end.feature_shape == (768, 250)
+    assert front_end.runtime() == {'device': 'cpu', 'compute_type': 'float32'}
+    waveform = front_end.prepare(speech, RATE)
+    features = front_end.raw_features(speech, RATE)
+    blocks = torch_encoder(torch.from_numpy(whisper_input(waveform)[None]))
+    np.testing.assert_allclose(features[:384], blocks[1][0].numpy().T, atol=1e-5)
+    np.testing.assert_allclose(features[384:], blocks[2][0].numpy().T, atol=1e-5)
+    np.testing.assert_array_equal(features, front_end.raw_features(speech, RATE))
+    if not torch.cuda.is_available():
+        speech_encoder.load_encoder.cache_clear()
+        with pytest.warns(RuntimeWarning, match="'cuda:3' asked for, but torch sees"):
+            on_gpu = front_end.with_encoder_device('cuda:3')
+            assert on_gpu.runtime() == {'device': 'cpu', 'compute_type': 'float32'}
+        np.testing.assert_array_equal(on_gpu.raw_features(speech, RATE), features)
+
+
+def test_torch_encoder_refuses_other_files_and_missing_blocks(tmp_path: Path) -> None:
+    not_a_model = tmp_path / 'model.bin'
+    not_a_model.write_bytes(b'\x06\x00\x00\x00\xff\xff')
+    with pytest.raises(ValueError, match='is not a CTranslate2 model file'):
+        read_ct2_arrays(not_a_model)
+    spec = speech_encoder.encoder_spec('whisper_tiny_en')
+    with pytest.raises(ValueError, match=r'encoder blocks \[2, 5\] asked for; .* has blocks 1-4'):
+        WhisperEncoderTorch(speech_encoder.installed_model_dir(spec) / 'model.bin', (2, 5),
+                            heads=6)
+    with pytest.raises(ValueError, match='blocks are for the torch runtime only'):
+        dataclasses.replace(spec, blocks=(2,))
