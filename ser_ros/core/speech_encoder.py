@@ -174,7 +174,8 @@ def load_encoder(name: str, device: str = 'auto') -> Any:
     precision; with a warning for 'cuda'); 'cpu' keeps the encoder off the GPU. A GPU whose
     CUDA or cuDNN libraries CTranslate2 cannot use fails on the first encoding, not on
     loading: one second of silence is encoded there first, and the CPU is used instead (with a
-    warning) if that fails, so that a node keeps serving.
+    warning) if that fails, so that a node keeps serving. An encoder run in torch goes to the
+    GPU asked for when torch sees it, else to the CPU (with a warning for 'cuda').
     """
     spec = encoder_spec(name)
     if spec.runtime == 'torch':
