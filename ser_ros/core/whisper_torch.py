@@ -4,8 +4,8 @@ CTranslate2 returns the encoder's last layer only; emotion is carried best by th
 blocks (docs/model_notes.md, "which layer of the encoder"). This module runs the same weights
 in torch and returns the outputs of the blocks asked for, in float32 on any torch device.
 
-The model file is CTranslate2's binary format (versions 4-6): a spec name and revision, then
-named arrays, each with its shape, type and bytes.
+The model file is CTranslate2's binary format, version 6 (the pinned weights'; other versions
+are refused): a spec name and revision, then named arrays, each with its shape, type and bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: N812  (torch's own convention)
 
 # CTranslate2's DataType enum, in its order.
 CT2_DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16)
-CT2_MIN_VERSION = 4
+CT2_FORMAT_VERSION = 6
 ENCODER_PREFIX = 'encoder/'
 LAYER_NORM_EPS = 1e-5
 TIME_STRIDE = 2   # the second convolution halves the frame rate
@@ -46,8 +46,8 @@ def read_ct2_arrays(path: Path, prefix: str = '') -> dict[str, np.ndarray]:
 
     try:
         version = take('<I')
-        if version < CT2_MIN_VERSION:
-            raise ValueError(f'format version {version}; versions from {CT2_MIN_VERSION} are read')
+        if version != CT2_FORMAT_VERSION:
+            raise ValueError(f'format version {version}; version {CT2_FORMAT_VERSION} is read')
         text()          # spec name
         take('<I')      # spec revision
         arrays = {}

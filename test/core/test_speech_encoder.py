@@ -183,6 +183,9 @@ def test_torch_encoder_refuses_other_files_and_missing_blocks(tmp_path: Path) ->
     not_a_model.write_bytes(b'\x06\x00\x00\x00\xff\xff')
     with pytest.raises(ValueError, match='is not a CTranslate2 model file'):
         read_ct2_arrays(not_a_model)
+    not_a_model.write_bytes(b'\x05\x00\x00\x00')
+    with pytest.raises(ValueError, match='format version 5; version 6 is read'):
+        read_ct2_arrays(not_a_model)
     spec = speech_encoder.encoder_spec('whisper_tiny_en')
     with pytest.raises(ValueError, match=r'encoder blocks \[2, 5\] asked for; .* has blocks 1-4'):
         WhisperEncoderTorch(speech_encoder.installed_model_dir(spec) / 'model.bin', (2, 5),
