@@ -4,13 +4,16 @@ A ward is not a recording booth: televisions, trolleys and other patients talk o
 speaker. This evaluates the model the emotion node runs (a checkpoint or an ensemble, loaded by
 :func:`~ser_ros.core.inference.load_recognizer`, fp32) on the test part of a run's split, clean
 and with noise at several signal-to-noise ratios: ``white`` (Gaussian) and ``babble`` (a sum of
-shifted copies of other test utterances: talkers in the background, the harder case). The
+shifted copies of other test utterances: talkers in the background, the harder case;
+``--babble-of neutral`` draws those talkers from the part's neutral and calm files only, a
+calmer background than acted anger and fear). The
 SNR is measured against the speech part of each file (``ser_ros.core.mixing``, the same
 mixing as ``ser_bag build --noise-snr``); each file gets its own noise seed, the same for
 every condition.
 
     .venv/bin/python bench/noise_robustness.py [--model PATH] [--split FILE] [--snr 20 10 5 0]
                                                [--noise white babble] [--part validation]
+                                               [--babble-of EMOTION ...]
                                                [--vad-cut] [--trailing-silence S]
                                                [--quick]
 
@@ -33,10 +36,13 @@ answering one of those drives the robot away. Prints one JSON object (stdout) an
 from __future__ import annotations
 
 import argparse
+import bisect
+import functools
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +96,9 @@ def parse_args() -> argparse.Namespace:
                         metavar='DB', help='signal-to-noise ratios, dB')
     parser.add_argument('--noise', nargs='*', choices=NOISE_KINDS, default=list(NOISE_KINDS),
                         help='noise kinds (none: the clean rows only)')
+    parser.add_argument('--babble-of', nargs='+', default=None, metavar='EMOTION',
+                        help="babble talkers from the part's files of these emotions only "
+                             '(default: every file of the part)')
     parser.add_argument('--vad-cut', action='store_true',
                         help="classify the longest utterance vad_node's segmenter cuts from each "
                              'file, as on the robot (default: whole files, as in training)')
@@ -135,6 +144,26 @@ def evaluate(recognizer: Recognizer, waveforms: list[np.ndarray], targets: np.nd
             'leave_evidence': round(float(np.mean(evidence)), 3), 'missed': missed}
 
 
+def babble_talkers(files: Sequence[int], pool: Sequence[int],
+                   audio: Callable[[int], np.ndarray]) -> list[np.ndarray]:
+    """For each of ``files``, the next BABBLE_VOICES of ``pool`` end to end: who talks over it.
+
+    Both are positions in the part's file list; "next" is cyclic in that order, from where the
+    file is or would be in ``pool``, and a file never talks over itself. ``audio`` gives a
+    position's waveform.
+    """
+    pool = sorted(pool)
+    if len(pool) < 2:
+        raise ValueError(f'babble needs at least 2 files to draw talkers from, got {len(pool)}')
+    talkers = []
+    for file in files:
+        others = [position for position in pool if position != file]
+        start = bisect.bisect_right(others, file)
+        voices = [others[(start + step) % len(others)] for step in range(BABBLE_VOICES)]
+        talkers.append(np.concatenate([audio(voice) for voice in voices]))
+    return talkers
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate clean and every (noise, SNR) condition; return the JSON-able result."""
     model = args.model or default_model_path()
@@ -145,15 +174,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     recognizers = [load_recognizer(model, device='cpu', trailing_silence_s=silence)
                    for silence in silences]
     labels = recognizers[0].labels
+    unknown = sorted(set(args.babble_of or ()) - set(labels))
+    if unknown:
+        raise SystemExit(f'noise_robustness: --babble-of {" ".join(unknown)}: not among the '
+                         f'model\'s labels {", ".join(labels)}')
     corpus = load_corpus('ravdess', args.data, len(labels))
-    indices = split_part_indices(corpus, split, args.part)
+    part = split_part_indices(corpus, split, args.part)
+    positions = list(range(len(part)))
     if args.quick:
-        indices = indices[::max(1, len(indices) // QUICK_FILES)][:QUICK_FILES]
+        positions = positions[::max(1, len(part) // QUICK_FILES)][:QUICK_FILES]
         args.snr = args.snr[:1]
-    waveforms = [load_audio(corpus[i].path, RATE) for i in indices]
+    indices = [part[position] for position in positions]
     vad = VadCutter(vad_node_config()) if args.vad_cut else None
-    if vad is not None:
-        waveforms = [in_silence(waveform, RATE) for waveform in waveforms]
+
+    @functools.cache
+    def audio(position: int) -> np.ndarray:
+        """Return a file of the part as the model hears it (in a second of silence for the VAD)."""
+        waveform = load_audio(corpus[part[position]].path, RATE)
+        return in_silence(waveform, RATE) if vad is not None else waveform
+
+    waveforms = [audio(position) for position in positions]
     targets = np.array([labels.index(corpus[i].label) for i in indices])
     started = time.perf_counter()
     leave = leave_emotions()
@@ -168,11 +208,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     score(None, None, waveforms)
     # Where each file's speech is (the SNR is measured on it) and, for babble, who talks over
-    # it: the next BABBLE_VOICES files. Both are the same for every condition.
+    # it. Both are the same for every condition.
     spans = [speech_bounds(waveform, RATE, SPEECH_TRIM_DB) for waveform in waveforms]
-    talkers = [np.concatenate([waveforms[(number + step) % len(waveforms)]
-                               for step in range(1, BABBLE_VOICES + 1)])
-               for number in range(len(waveforms))] if 'babble' in args.noise else None
+    talkers = None
+    if 'babble' in args.noise:
+        pool = [position for position, index in enumerate(part)
+                if args.babble_of is None or corpus[index].label in args.babble_of]
+        talkers = babble_talkers(positions, pool, audio)
     for kind in args.noise:
         for snr_db in args.snr:
             score(kind, snr_db, [add_noise(waveform, [span], snr_db, kind, number,
@@ -183,6 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {'benchmark': 'noise_robustness', 'quick': args.quick, 'model': str(model),
             'split': str(split), 'part': args.part, 'vad_cut': args.vad_cut,
             'trailing_silence_s': silences, 'files': len(indices), 'labels': list(labels),
+            'babble_of': args.babble_of,
             'leave_emotions': leave,
             'seconds': round(time.perf_counter() - started, 1), 'machine': machine(),
             'results': rows}
@@ -203,8 +246,10 @@ def summary(result: dict[str, Any]) -> str:
     header = ('noise', 'SNR dB', 'silence after s', 'WA %', 'UA %', 'leave', 'most answered',
               'VAD missed')
     heard = 'longest VAD cut of each of' if result['vad_cut'] else 'whole'
+    babble = (f"; babble of {' and '.join(result['babble_of'])} files"
+              if result.get('babble_of') else '')
     return (f"{table(rows, header)}\n{heard} {result['files']} {result['part']} files of "
-            f"{result['split']}, {result['seconds']} s")
+            f"{result['split']}{babble}, {result['seconds']} s")
 
 
 def main() -> int:

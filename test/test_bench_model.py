@@ -7,11 +7,13 @@ file that ser_export writes, and that the values are consistent with each other.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ros.harness import child_environment
 
@@ -93,3 +95,43 @@ def test_noise_robustness_scores_each_trailing_silence(ravdess_dir: Path) -> Non
     assert report['trailing_silence_s'] == [0.0, 1.0]
     assert [(row['noise'], row['trailing_silence_s']) for row in report['results']] == [
         (None, 0.0), (None, 1.0)]
+
+
+def _noise_robustness_module():
+    spec = importlib.util.spec_from_file_location(
+        'noise_robustness', REPO_ROOT / 'bench' / 'noise_robustness.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_babble_talkers_are_the_next_pool_files_never_the_file_itself() -> None:
+    bench = _noise_robustness_module()
+    voices = bench.BABBLE_VOICES
+    talkers = bench.babble_talkers([0, 3, 6], [1, 3, 5], lambda position: np.array([position]))
+    # Cyclic from where each file is or would be in the pool, skipping the file itself.
+    assert talkers[0].tolist() == [1, 3, 5, 1, 3, 5][:voices]
+    assert talkers[1].tolist() == [5, 1, 5, 1, 5, 1][:voices]
+    assert talkers[2].tolist() == [1, 3, 5, 1, 3, 5][:voices]
+    with pytest.raises(ValueError, match='at least 2 files'):
+        bench.babble_talkers([0], [0], lambda position: np.array([position]))
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S)
+def test_noise_robustness_babble_of_chosen_emotions(ravdess_dir: Path) -> None:
+    command = [sys.executable, str(REPO_ROOT / 'bench' / 'noise_robustness.py'), '--quick',
+               '--noise', 'babble', '--snr', '10', '--data', str(ravdess_dir)]
+    result = subprocess.run(command + ['--babble-of', 'neutral'], cwd=REPO_ROOT,
+                            env=child_environment(), capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT_S, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout)
+    assert report['babble_of'] == ['neutral']
+    assert [(row['noise'], row['snr_db']) for row in report['results']] == [
+        (None, None), ('babble', 10.0)]
+    assert 'babble of neutral files' in result.stderr
+    refused = subprocess.run(command + ['--babble-of', 'joy'], cwd=REPO_ROOT,
+                             env=child_environment(), capture_output=True, text=True,
+                             timeout=RUN_TIMEOUT_S, check=False)
+    assert refused.returncode != 0 and "--babble-of joy: not among the model's labels" in \
+        refused.stderr
