@@ -7,7 +7,13 @@ folders, rule `lr` compares runs/whisper/lr3e-3 with runs/whisper_ens/whisper_al
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py lr [CANDIDATE BASE]
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py noisy_cuts CANDIDATE BASE
     .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py blocks23 CANDIDATE BASE
-(the last: thirteenth session's rule, encoder blocks 2 and 3)
+    .venv/bin/python docs/runs/2026-12-01_whisper_lr/verdict.py babble_leave CANDIDATE BASE
+(blocks23: thirteenth session's rule, encoder blocks 2 and 3; babble_leave: the rule proposed in
+the fourteenth session for the next recipe, docs/model_notes.md "Next")
+
+Every verdict also prints the mean leave evidence (the probability of dialogue_policy_node's
+leave emotions) on vad_node's cuts of the validation files, clean and under babble at 10 dB;
+`babble_leave` bounds its rise.
 
 CANDIDATE and BASE may each list several recipe folders (other seeds) joined by commas: the
 means are then over all their runs.
@@ -28,6 +34,10 @@ RULES = {'lr': {'clean': -1.0, 'noisy': 0.5, 'vad_cut': 0.5},
          'blocks23': {'clean': -1.0, 'noisy': 0.5, 'vad_cut': 0.5},
          'noisy_cuts': {'clean': 0.5, 'noisy': 0.5, 'vad_cut': 0.5, 'noisy_vad_cut': -3.0}}
 DEFAULT_DIRS = {'lr': ('runs/whisper/lr3e-3', 'runs/whisper_ens/whisper_alone')}
+# Rule -> how far the candidate's mean leave evidence on the cuts under babble may rise over its
+# own clean one.
+LEAVE_RISE = {'babble_leave': 0.05}
+RULES['babble_leave'] = {'clean': 0.5, 'noisy': 0.5, 'vad_cut': 0.5}
 
 
 def scores(run_dir: Path) -> dict[str, float]:
@@ -37,6 +47,17 @@ def scores(run_dir: Path) -> dict[str, float]:
         row['ua'] for row in sweep._check_rows(run_dir, 'vad_cut_validation.json')
         if row['noise'])
     return result
+
+
+def leave_on_cuts(run_dir: Path) -> dict[str, float]:
+    """Leave evidence of one run on vad_node's cuts of its validation files: clean, babble."""
+    rows = sweep._check_rows(run_dir, 'vad_cut_validation.json')
+    clean = [row['leave_evidence'] for row in rows if not row['noise']]
+    babble = [row['leave_evidence'] for row in rows
+              if row['noise'] == 'babble' and row['snr_db'] == sweep.NOISE_SNR_DB]
+    if not clean or not babble:
+        raise SystemExit(f'{run_dir}: vad_cut_validation.json has no clean or babble row')
+    return {'clean': clean[0], 'babble': babble[0]}
 
 
 def main() -> None:
@@ -57,6 +78,18 @@ def main() -> None:
         print(f'validation {condition} ({len(table["candidate"])} against '
               f'{len(table["base"])} runs): candidate {means["candidate"]:.1f}, base '
               f'{means["base"]:.1f}, rule candidate >= {bound:.1f}: {verdict}')
+    folders = {'base': base, 'candidate': candidate}
+    rises = {}
+    for who, rows in folders.items():
+        leave = [leave_on_cuts(Path(folder) / run) for folder in rows for run in RUNS]
+        clean, babble = (statistics.mean(row[key] for row in leave) for key in ('clean', 'babble'))
+        rises[who] = babble - clean
+        print(f'leave evidence on the cuts, {who}: clean {clean:.3f}, babble '
+              f'{sweep.NOISE_SNR_DB:g} dB {babble:.3f}, rise {babble - clean:+.3f}')
+    if rule in LEAVE_RISE:
+        verdict = 'met' if rises['candidate'] <= LEAVE_RISE[rule] else 'missed'
+        print(f'validation leave rise under babble: candidate {rises["candidate"]:+.3f}, rule '
+              f'<= {LEAVE_RISE[rule]:+.3f}: {verdict}')
 
 
 if __name__ == '__main__':
