@@ -15,6 +15,10 @@ NOISE_KINDS = ('white', 'babble')
 TRIM_FRAME_MS = 10
 TRIM_MIN_RUN = 5
 BABBLE_VOICES = 6
+# Version of the babble generator: part of what noisy training copies are cached under.
+# 2: each voice starts anywhere in the talkers' speech (1 took only its first `length`
+# samples, so one or two recordings talked however many were given).
+BABBLE_VERSION = 2
 _PEAK = 0.99
 
 
@@ -54,10 +58,11 @@ def make_noise(kind: str, length: int, rng: np.random.Generator,
     elif kind == 'babble':
         if speech is None or not np.any(speech):
             raise ValueError('babble noise needs speech to mix')
+        source = speech.astype(np.float64)
         noise = np.zeros(length)
-        tiled = np.resize(speech.astype(np.float64), length)
         for _ in range(BABBLE_VOICES):
-            noise += np.roll(tiled, int(rng.integers(0, length)))
+            start = int(rng.integers(0, len(source)))
+            noise += np.resize(np.roll(source, -start), length)
     else:
         raise ValueError(f'unknown noise kind {kind!r}; choose one of {NOISE_KINDS}')
     power = float(np.mean(noise ** 2))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ser_ros.core.audio import load_audio
-from ser_ros.core.mixing import NOISE_KINDS, add_noise, speech_bounds
+from ser_ros.core.mixing import BABBLE_VERSION, NOISE_KINDS, add_noise, speech_bounds
 from ser_ros.training.augment import SPEECH_RANGE_DB
 from ser_ros.training.vad_cuts import VadCutter
 
@@ -69,7 +69,7 @@ class NoisyCopy:
         """Everything the copy depends on (part of the feature cache key and run fingerprint)."""
         return {'copy': self.copy, 'seed': self.seed, 'snr_db': [self.snr_min_db, self.snr_max_db],
                 'kinds': list(NOISE_KINDS), 'speech_trim_db': SPEECH_RANGE_DB,
-                'babble_sources': list(self.babble_sources)}
+                'babble_sources': list(self.babble_sources), 'babble_version': BABBLE_VERSION}
 
 
 @dataclass(frozen=True)

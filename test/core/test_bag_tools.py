@@ -123,3 +123,18 @@ def test_build_bag_refuses_bad_input(tmp_path: Path, ravdess_files: list[Path]) 
         build_bag(tmp_path / 'b', ravdess_files[:1])
     assert emotion_of('03-01-05-01-01-01-12.wav') == 'angry'
     assert emotion_of('speech.wav') is None
+
+
+def test_babble_voices_come_from_all_of_the_talkers_speech() -> None:
+    # Talkers: 24 one-second "recordings", each a tone of its own frequency; babble for half a
+    # second must hear several of them, not only the first (each voice starts anywhere).
+    frequencies = 200.0 + 50.0 * np.arange(24)
+    t = np.arange(RATE) / RATE
+    talkers = np.concatenate([0.3 * np.sin(2 * np.pi * frequency * t)
+                              for frequency in frequencies]).astype(np.float32)
+    noise = make_noise('babble', RATE // 2, np.random.default_rng(3), talkers)
+    spectrum = np.abs(np.fft.rfft(noise))
+    bins = np.fft.rfftfreq(len(noise), 1.0 / RATE)
+    heard = {frequency for frequency in frequencies
+             if spectrum[np.argmin(np.abs(bins - frequency))] > 0.2 * spectrum.max()}
+    assert len(heard) >= 4 and heard != {frequencies[0]}, sorted(heard)
