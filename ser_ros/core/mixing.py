@@ -62,7 +62,7 @@ def make_noise(kind: str, length: int, rng: np.random.Generator,
         noise = np.zeros(length)
         for _ in range(BABBLE_VOICES):
             start = int(rng.integers(0, len(source)))
-            noise += np.resize(np.roll(source, -start), length)
+            noise += source[(start + np.arange(length)) % len(source)]
     else:
         raise ValueError(f'unknown noise kind {kind!r}; choose one of {NOISE_KINDS}')
     power = float(np.mean(noise ** 2))
